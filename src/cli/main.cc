@@ -1,0 +1,17 @@
+#include <cstdio>
+
+#include "cli/commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"gpool: one pool for the GPUs you own (whole, MIG and shared slices, tenants, moves)"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "gpool 0.1.0");
+  int exit_code = 0;
+  gpool::cli::AddSimCommand(app, &exit_code);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  return exit_code;
+}

@@ -1,0 +1,295 @@
+// `gpool sim fill`: replay the openb trace through the scheduler and report allocation.
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <sstream>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "cli/commands.h"
+#include "sched/registry.h"
+#include "sim/fill_experiment.h"
+#include "sim/fill_report.h"
+#include "sim/openb_trace.h"
+#include "sim/published_results.h"
+
+namespace gpool::cli {
+namespace {
+
+struct FillArgs {
+  std::string nodes;
+  std::string pods;
+  std::string policy = "gpool";
+  std::uint64_t seed = 42;
+  std::string seeds;
+  double inflate = 1.3;
+  int migrate = 0;
+  std::string json_out;
+  std::string svg_out;
+};
+
+Result<std::vector<std::uint64_t>> ParseSeedRange(const std::string& text) {
+  const auto dash = text.find('-');
+  try {
+    if (dash == std::string::npos) return std::vector<std::uint64_t>{std::stoull(text)};
+    std::size_t used_a = 0, used_b = 0;
+    const std::string a = text.substr(0, dash), b = text.substr(dash + 1);
+    const std::uint64_t lo = std::stoull(a, &used_a), hi = std::stoull(b, &used_b);
+    if (used_a != a.size() || used_b != b.size() || hi < lo || hi - lo > 100000) throw std::invalid_argument("");
+    std::vector<std::uint64_t> out;
+    for (std::uint64_t s = lo; s <= hi; ++s) out.push_back(s);
+    return out;
+  } catch (const std::exception&) {
+    return Status::InvalidArgument("--seeds expects A-B with A <= B (e.g. 42-51), got '" + text + "'");
+  }
+}
+
+bool WriteFile(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << text;
+  out.close();
+  if (!out) {
+    std::fprintf(stderr, "gpool: cannot write %s\n", path.c_str());
+    return false;
+  }
+  return true;
+}
+
+int RunFillCommand(const FillArgs& args) {
+  auto nodes = sim::ReadOpenbNodes(args.nodes);
+  if (!nodes.ok()) {
+    std::fprintf(stderr, "gpool: %s\n", nodes.status().message().c_str());
+    return 2;
+  }
+  auto pods = sim::ReadOpenbPods(args.pods);
+  if (!pods.ok()) {
+    std::fprintf(stderr, "gpool: %s\n", pods.status().message().c_str());
+    return 2;
+  }
+  auto trace = sim::ToPoolModel(*nodes, *pods);
+  if (!trace.ok()) {
+    std::fprintf(stderr, "gpool: %s\n", trace.status().message().c_str());
+    return 2;
+  }
+  sim::FillOptions options;
+  options.policy = args.policy;
+  options.inflate = args.inflate;
+  options.migrate = args.migrate;
+  if (!args.seeds.empty()) {
+    auto seeds = ParseSeedRange(args.seeds);
+    if (!seeds.ok()) {
+      std::fprintf(stderr, "gpool: %s\n", seeds.status().message().c_str());
+      return 2;
+    }
+    options.seeds = *seeds;
+  } else {
+    options.seeds = {args.seed};
+  }
+  const bool tty = isatty(STDERR_FILENO) != 0;
+  const auto start = std::chrono::steady_clock::now();
+  auto progress = [&](std::size_t done, std::size_t total) {
+    if (!tty || total < 2) return;
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    std::fprintf(stderr, "\r%s: seed %zu/%zu done, %.1f s", args.policy.c_str(), done, total, s);
+    if (done == total) std::fprintf(stderr, "\n");
+  };
+  auto result = sim::RunFill(*trace, options, progress);
+  if (!result.ok()) {
+    std::fprintf(stderr, "gpool: %s\n", result.status().message().c_str());
+    return 2;
+  }
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::printf("%s", sim::FillSummaryTable(*result, options).c_str());
+  std::printf("wall time: %.2f s\n", wall);
+  if (!args.json_out.empty() && !WriteFile(args.json_out, sim::FillResultJson(*result, options, wall).dump(2) + "\n")) {
+    return 1;
+  }
+  if (!args.svg_out.empty() && !WriteFile(args.svg_out, sim::FillResultSvg({&*result}))) return 1;
+  return 0;
+}
+
+// Where the shared traces are when no path is given: $GPOOL_TRACES, else ../shared/traces next to
+// the source tree the binary was built from, else ../shared/traces from the working directory.
+std::string DefaultTraceDir() {
+  if (const char* env = std::getenv("GPOOL_TRACES"); env != nullptr && *env != '\0') return env;
+  std::error_code ec;
+  const std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    for (std::filesystem::path p = exe.parent_path(); !p.empty() && p != p.root_path(); p = p.parent_path()) {
+      const auto candidate = p.parent_path() / "shared" / "traces";
+      if (std::filesystem::exists(candidate / "openb", ec)) return candidate.string();
+    }
+  }
+  return "../shared/traces";
+}
+
+struct CompareArgs {
+  std::string traces;
+  std::string workload = "default";
+  std::string policies = "random,dot-product,gpu-clustering,gpu-packing,best-fit,fgd,gpool";
+  std::string seeds = "42-51";
+  int migrate = 4;
+  int threads = 2;
+  std::string out = "out";
+};
+
+std::vector<std::string> SplitList(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
+
+int RunCompareCommand(const CompareArgs& args) {
+  const std::string dir = args.traces.empty() ? DefaultTraceDir() : args.traces;
+  const std::string nodes_path = dir + "/openb/openb_node_list_gpu_node.csv";
+  const std::string pods_path = dir + "/openb/openb_pod_list_" + args.workload + ".csv";
+  auto nodes = sim::ReadOpenbNodes(nodes_path);
+  if (!nodes.ok()) {
+    std::fprintf(stderr, "gpool: %s\n(set --traces DIR or GPOOL_TRACES to the folder holding openb/)\n",
+                 nodes.status().message().c_str());
+    return 2;
+  }
+  auto pods = sim::ReadOpenbPods(pods_path);
+  if (!pods.ok()) {
+    std::fprintf(stderr, "gpool: %s\n", pods.status().message().c_str());
+    return 2;
+  }
+  auto trace = sim::ToPoolModel(*nodes, *pods);
+  if (!trace.ok()) {
+    std::fprintf(stderr, "gpool: %s\n", trace.status().message().c_str());
+    return 2;
+  }
+  auto seeds = ParseSeedRange(args.seeds);
+  if (!seeds.ok()) {
+    std::fprintf(stderr, "gpool: %s\n", seeds.status().message().c_str());
+    return 2;
+  }
+  auto published = sim::PublishedResults::Read(dir + "/openb/expected/analysis_allo_discrete.csv");
+  struct Row {
+    std::string label;
+    sim::FillOptions options;
+  };
+  std::vector<Row> rows;
+  for (const std::string& p : SplitList(args.policies)) {
+    if (auto found = sched::FindPolicy(p); !found.ok()) {
+      std::fprintf(stderr, "gpool: %s\n", found.status().message().c_str());
+      return 2;
+    }
+    sim::FillOptions o;
+    o.policy = p;
+    o.seeds = *seeds;
+    o.threads = args.threads;
+    rows.push_back({p, o});
+    if (p == "gpool" && args.migrate > 0) {
+      o.migrate = args.migrate;
+      rows.push_back({p + " --migrate " + std::to_string(args.migrate), o});
+    }
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(args.out, ec);
+  if (ec) {
+    std::fprintf(stderr, "gpool: cannot create %s: %s\n", args.out.c_str(), ec.message().c_str());
+    return 1;
+  }
+  const bool tty = isatty(STDERR_FILENO) != 0;
+  std::printf("openb fill experiment, workload '%s', %zu nodes, seeds %s, arrivals up to 130%% of GPU capacity\n",
+              args.workload.c_str(), trace->nodes.size(), args.seeds.c_str());
+  std::printf("%-22s %10s %10s %8s %8s %8s %8s\n", "policy", "alloc@130", "published", "delta", "failed",
+              "moves", "seconds");
+  std::vector<sim::FillResult> results;
+  nlohmann::json doc = nlohmann::json::array();
+  for (Row& row : rows) {
+    const auto start = std::chrono::steady_clock::now();
+    auto progress = [&](std::size_t done, std::size_t total) {
+      if (!tty) return;
+      std::fprintf(stderr, "\r  %s: %zu/%zu seeds...", row.label.c_str(), done, total);
+      if (done == total) std::fprintf(stderr, "\r\033[K");
+    };
+    auto result = sim::RunFill(*trace, row.options, progress);
+    if (!result.ok()) {
+      std::fprintf(stderr, "gpool: %s\n", result.status().message().c_str());
+      return 1;
+    }
+    const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    result->policy = row.label;
+    const double ours = result->mean_allocation.back();
+    double pub = std::nan("");
+    if (published.ok() && row.options.migrate == 0) pub = published->Mean(args.workload, row.options.policy, 130);
+    double failed = 0, moves = 0;
+    for (const auto& r : result->runs) {
+      failed += static_cast<double>(r.failed_pods);
+      moves += static_cast<double>(r.moves);
+    }
+    failed /= static_cast<double>(result->runs.size());
+    moves /= static_cast<double>(result->runs.size());
+    if (std::isnan(pub)) {
+      std::printf("%-22s %9.2f%% %10s %8s %8.1f %8.1f %8.2f\n", row.label.c_str(), ours, "-", "-", failed, moves, wall);
+    } else {
+      std::printf("%-22s %9.2f%% %9.2f%% %+8.2f %8.1f %8.1f %8.2f\n", row.label.c_str(), ours, pub, ours - pub,
+                  failed, moves, wall);
+    }
+    std::fflush(stdout);
+    nlohmann::json j = sim::FillResultJson(*result, row.options, wall);
+    j["label"] = row.label;
+    if (!std::isnan(pub)) j["published_mean_at_130"] = pub;
+    doc.push_back(j);
+    results.push_back(std::move(*result));
+  }
+  std::vector<const sim::FillResult*> ptrs;
+  for (const auto& r : results) ptrs.push_back(&r);
+  if (!WriteFile(args.out + "/fill.svg", sim::FillResultSvg(ptrs))) return 1;
+  if (!WriteFile(args.out + "/fill.json", doc.dump(2) + "\n")) return 1;
+  std::printf("wrote %s/fill.svg and %s/fill.json\n", args.out.c_str(), args.out.c_str());
+  if (!published.ok()) std::printf("(published results not found: %s)\n", published.status().message().c_str());
+  return 0;
+}
+
+}  // namespace
+
+void AddSimCommand(CLI::App& app, int* exit_code) {
+  CLI::App* sim = app.add_subcommand("sim", "Simulate the scheduler on real cluster traces");
+  sim->require_subcommand(1);
+  auto args = std::make_shared<FillArgs>();
+  CLI::App* fill = sim->add_subcommand(
+      "fill", "Openb fill experiment: pods arrive until 130% of GPU capacity is requested; report allocation");
+  fill->add_option("--nodes", args->nodes, "openb node list CSV (openb_node_list_gpu_node.csv)")->required();
+  fill->add_option("--pods", args->pods, "openb pod list CSV (openb_pod_list_<workload>.csv)")->required();
+  fill->add_option("--policy", args->policy, "placement policy: " + sched::PolicyNames())->capture_default_str();
+  auto* seed = fill->add_option("--seed", args->seed, "one seed")->capture_default_str();
+  fill->add_option("--seeds", args->seeds, "a range of seeds A-B (e.g. 42-51); means are reported")->excludes(seed);
+  fill->add_option("--inflate", args->inflate, "arrive until this multiple of GPU capacity")
+      ->capture_default_str()
+      ->check(CLI::Range(0.01, 10.0));
+  fill->add_option("--migrate", args->migrate, "moves the scheduler may plan to make room for a pod (0 = off)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 64));
+  fill->add_option("--json", args->json_out, "write results as JSON to this file");
+  fill->add_option("--svg", args->svg_out, "write the allocation curve as SVG to this file");
+  fill->callback([args, exit_code] { *exit_code = RunFillCommand(*args); });
+
+  auto cmp = std::make_shared<CompareArgs>();
+  CLI::App* compare = sim->add_subcommand(
+      "compare", "Run the fill experiment for several policies side by side with the published results");
+  compare->add_option("--traces", cmp->traces, "folder holding openb/ (default: $GPOOL_TRACES or ../shared/traces)");
+  compare->add_option("--workload", cmp->workload, "openb pod list variant (default, gpushare100, multigpu20, ...)")
+      ->capture_default_str();
+  compare->add_option("--policies", cmp->policies, "comma-separated policies")->capture_default_str();
+  compare->add_option("--seeds", cmp->seeds, "seed range A-B")->capture_default_str();
+  compare->add_option("--migrate", cmp->migrate, "also run gpool with this many moves per failing pod (0 = skip)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 64));
+  compare->add_option("--threads", cmp->threads, "seeds simulated in parallel")->capture_default_str()->check(CLI::Range(1, 64));
+  compare->add_option("--out", cmp->out, "folder for fill.svg and fill.json")->capture_default_str();
+  compare->callback([cmp, exit_code] { *exit_code = RunCompareCommand(*cmp); });
+}
+
+}  // namespace gpool::cli

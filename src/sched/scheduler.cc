@@ -1,0 +1,487 @@
+#include "sched/scheduler.h"
+
+#include <algorithm>
+#include <cassert>
+#include <limits>
+#include <unordered_map>
+
+namespace gpool::sched {
+
+using core::Binding;
+using core::DeviceState;
+using core::Milli;
+using core::Node;
+using core::NodeState;
+using core::Slice;
+using core::SliceKind;
+using core::Workload;
+
+FilterVerdict FitFilter(const Node& node, const NodeState& state, const Workload& w) {
+  if (node.cpu_milli < w.cpu_milli || node.memory_mib < w.memory_mib) return FilterVerdict::kNever;
+  const core::GpuRequest& g = w.gpu;
+  core::MigFamily family = core::MigFamily::kNone;
+  if (g.NeedsGpu()) {
+    if (node.gpu_count < g.count || !core::ModelAllowed(g.models, node.model)) return FilterVerdict::kNever;
+    family = core::GetGpuModel(node.model).mig;
+    if (g.mig && family == core::MigFamily::kNone) return FilterVerdict::kNever;
+    if (g.memory_per_gpu > 0 && node.gpu_memory_mib > 0 && g.memory_per_gpu > node.gpu_memory_mib) {
+      return FilterVerdict::kNever;
+    }
+  }
+  if (state.cpu_free < w.cpu_milli || state.memory_free < w.memory_mib) return FilterVerdict::kNotNow;
+  if (!g.NeedsGpu()) return FilterVerdict::kFitsNow;
+  int hosts = 0;
+  for (int j = 0; j < state.gpu_count && hosts < g.count; ++j) {
+    hosts += core::DeviceCanHost(state.devices[static_cast<size_t>(j)], g, family, nullptr) ? 1 : 0;
+  }
+  return hosts >= g.count ? FilterVerdict::kFitsNow : FilterVerdict::kNotNow;
+}
+
+namespace {
+
+constexpr int kMaxCandidates = core::kMaxDevicesPerNode * core::kMigMemorySlices;
+
+struct CandidateList {
+  std::array<Candidate, kMaxCandidates> items;
+  int size = 0;
+  void Add(Candidate c) { items[static_cast<size_t>(size++)] = c; }
+};
+
+// Lists candidate placements of w on a node that passed the filter, in a fixed order.
+void ListCandidates(const Node& node, const NodeState& st, const Workload& w, SliceSelector selector,
+                    core::DeterministicRng& rng, CandidateList& out) {
+  out.size = 0;
+  const core::GpuRequest& g = w.gpu;
+  if (!g.NeedsGpu()) {
+    out.Add({});
+    return;
+  }
+  const core::MigFamily family = core::GetGpuModel(node.model).mig;
+  const SliceKind kind = g.Kind();
+  if (kind == SliceKind::kWhole) {
+    Candidate c;
+    int taken = 0;
+    for (int j = 0; j < st.gpu_count && taken < g.count; ++j) {
+      if (st.devices[static_cast<size_t>(j)].Idle()) {
+        c.devices = static_cast<std::uint16_t>(c.devices | (1u << j));
+        ++taken;
+      }
+    }
+    out.Add(c);
+    return;
+  }
+  // Shares and MIG instances take one device (count == 1).
+  std::array<int, core::kMaxDevicesPerNode> fit{};
+  std::array<int, core::kMaxDevicesPerNode> start{};
+  int nfit = 0;
+  for (int j = 0; j < st.gpu_count; ++j) {
+    int s = -1;
+    if (core::DeviceCanHost(st.devices[static_cast<size_t>(j)], g, family, &s)) {
+      fit[static_cast<size_t>(nfit)] = j;
+      start[static_cast<size_t>(nfit)] = s;
+      ++nfit;
+    }
+  }
+  if (nfit == 0) return;
+  auto single = [&](int i) {
+    Candidate c;
+    c.devices = static_cast<std::uint16_t>(1u << fit[static_cast<size_t>(i)]);
+    c.mig_start = static_cast<std::int8_t>(kind == SliceKind::kMig ? start[static_cast<size_t>(i)] : -1);
+    out.Add(c);
+  };
+  switch (selector) {
+    case SliceSelector::kRandom:
+      single(static_cast<int>(rng.Uniform(static_cast<std::uint64_t>(nfit))));
+      return;
+    case SliceSelector::kBestFit: {
+      // Shares: least free compute; MIG: fewest legal placements left (the most used device).
+      int best = 0;
+      auto tightness = [&](int i) -> int {
+        const DeviceState& d = st.devices[static_cast<size_t>(fit[static_cast<size_t>(i)])];
+        return kind == SliceKind::kMig ? d.mig.LegalPlacementCount(*g.mig) : d.free_milli;
+      };
+      for (int i = 1; i < nfit; ++i) {
+        if (tightness(i) < tightness(best)) best = i;
+      }
+      single(best);
+      return;
+    }
+    case SliceSelector::kEvery:
+      for (int i = 0; i < nfit; ++i) {
+        const DeviceState& d = st.devices[static_cast<size_t>(fit[static_cast<size_t>(i)])];
+        bool seen = false;  // identical devices give identical placements: keep the first
+        for (int k = 0; k < i && !seen; ++k) {
+          seen = st.devices[static_cast<size_t>(fit[static_cast<size_t>(k)])] == d;
+        }
+        if (seen) continue;
+        if (kind == SliceKind::kShare) {
+          single(i);
+          continue;
+        }
+        for (int s = 0; s < core::kMigMemorySlices; ++s) {
+          if (!d.mig.CanPlace(*g.mig, s)) continue;
+          Candidate c;
+          c.devices = static_cast<std::uint16_t>(1u << fit[static_cast<size_t>(i)]);
+          c.mig_start = static_cast<std::int8_t>(s);
+          out.Add(c);
+        }
+      }
+      return;
+  }
+}
+
+Binding MakeBinding(const Node& node, int node_index, const Workload& w, Candidate c) {
+  Binding b;
+  b.workload = w.id;
+  b.node = node_index;
+  b.cpu_milli = w.cpu_milli;
+  b.memory_mib = w.memory_mib;
+  const core::GpuRequest& g = w.gpu;
+  if (!g.NeedsGpu()) return b;
+  for (int j = 0; j < node.gpu_count; ++j) {
+    if ((c.devices & (1u << j)) == 0) continue;
+    Slice s;
+    s.device = j;
+    switch (g.Kind()) {
+      case SliceKind::kWhole:
+        s.kind = SliceKind::kWhole;
+        s.milli = core::kWholeGpuMilli;
+        break;
+      case SliceKind::kShare:
+        s.kind = SliceKind::kShare;
+        s.milli = g.milli_per_gpu;
+        s.memory_mib = g.memory_per_gpu;
+        break;
+      case SliceKind::kMig:
+        s.kind = SliceKind::kMig;
+        s.mig = {*g.mig, c.mig_start};
+        s.milli = core::MigMilli(*g.mig);
+        s.memory_mib = core::MigSliceMemory(*g.mig, node.gpu_memory_mib);
+        break;
+    }
+    b.slices.push_back(s);
+  }
+  return b;
+}
+
+}  // namespace
+
+// The node states decide() works on: the snapshot's, with tentative changes laid over them.
+class Scheduler::Placement {
+ public:
+  explicit Placement(const core::ClusterState& cluster) : cluster_(cluster) {}
+
+  const NodeState& At(int i) const {
+    if (!overlay_.empty()) {
+      auto it = overlay_.find(i);
+      if (it != overlay_.end()) return it->second;
+    }
+    return cluster_.state(i);
+  }
+  void Apply(const Binding& b) {
+    NodeState& st = Mutable(b.node);
+    core::ApplyBinding(st, b);
+  }
+  void Unapply(const Binding& b) { core::UnapplyBinding(Mutable(b.node), b); }
+  const core::ClusterState& cluster() const { return cluster_; }
+
+ private:
+  NodeState& Mutable(int i) {
+    auto it = overlay_.find(i);
+    if (it == overlay_.end()) it = overlay_.emplace(i, cluster_.state(i)).first;
+    return it->second;
+  }
+  const core::ClusterState& cluster_;
+  std::unordered_map<int, NodeState> overlay_;
+};
+
+namespace {
+
+struct Choice {
+  int node = -1;
+  Candidate candidate;
+  double score = -std::numeric_limits<double>::infinity();
+};
+
+}  // namespace
+
+Scheduler::Scheduler(Config config, const PolicySpec* policy)
+    : config_(std::move(config)), policy_(policy) {
+  bool needs_frag = false;
+  for (const WeightedPlugin& wp : policy_->plugins) {
+    if (wp.weight == 0) continue;
+    const ScorePluginEntry* e = FindScorePlugin(wp.plugin);
+    assert(e != nullptr);  // guaranteed by the registry's static_assert
+    scorers_.emplace_back(e->score, wp.weight);
+    needs_frag = needs_frag || e->needs_fragmentation;
+  }
+  if (needs_frag) fragmentation_ = std::make_unique<FragmentationModel>(config_.target);
+}
+
+Scheduler::~Scheduler() = default;
+
+Result<Scheduler> Scheduler::Create(Config config) {
+  auto policy = FindPolicy(config.policy);
+  if (!policy.ok()) return policy.status();
+  if (config.max_moves < 0) {
+    return Status::InvalidArgument("max_moves must be >= 0, got " + std::to_string(config.max_moves));
+  }
+  for (const TargetType& t : config.target) {
+    if (t.weight < 0) return Status::InvalidArgument("target workload weights must be >= 0");
+  }
+  return Scheduler(std::move(config), *policy);
+}
+
+namespace {
+
+// Finds the best placement of w given the node states of `at`, skipping node `exclude`.
+template <typename StateAt>
+Choice ChooseNode(const core::ClusterState& cluster, StateAt&& at, const Workload& w,
+                  const PolicySpec& policy, const std::vector<std::pair<ScoreFn, double>>& scorers,
+                  FragmentationModel* frag, core::DeterministicRng& rng, int exclude) {
+  Choice best;
+  CandidateList cands;
+  if (policy.pick == NodePick::kUniform) {
+    int seen = 0;
+    for (int i = 0; i < cluster.size(); ++i) {
+      if (i == exclude) continue;
+      if (FitFilter(cluster.node(i), at(i), w) != FilterVerdict::kFitsNow) continue;
+      ++seen;
+      if (rng.Uniform(static_cast<std::uint64_t>(seen)) == 0) best.node = i;
+    }
+    if (best.node < 0) return best;
+    ListCandidates(cluster.node(best.node), at(best.node), w, policy.selector, rng, cands);
+    best.candidate = cands.items[0];
+    best.score = 0;
+    return best;
+  }
+  for (int i = 0; i < cluster.size(); ++i) {
+    if (i == exclude) continue;
+    const Node& node = cluster.node(i);
+    const NodeState& st = at(i);
+    if (FitFilter(node, st, w) != FilterVerdict::kFitsNow) continue;
+    ListCandidates(node, st, w, policy.selector, rng, cands);
+    for (int c = 0; c < cands.size; ++c) {
+      const Candidate cand = cands.items[static_cast<size_t>(c)];
+      NodeState after = st;
+      core::ApplyBinding(after, MakeBinding(node, i, w, cand));
+      const ScoreInput in{node, st, after, w, cand, frag};
+      double score = 0;
+      for (const auto& [fn, weight] : scorers) score += weight * fn(in);
+      if (score > best.score) {
+        best.score = score;
+        best.node = i;
+        best.candidate = cand;
+      }
+    }
+  }
+  return best;
+}
+
+}  // namespace
+
+std::vector<Action> Scheduler::Decide(const Snapshot& snapshot) {
+  assert(snapshot.cluster != nullptr);
+  const core::ClusterState& cluster = *snapshot.cluster;
+  Placement placement(cluster);
+  std::vector<Action> actions;
+  auto at = [&](int i) -> const NodeState& { return placement.At(i); };
+  for (size_t p = 0; p < snapshot.pending.size(); ++p) {
+    const Workload& w = snapshot.pending[p];
+    core::DeterministicRng rng(core::MixSeed(snapshot.seed, p));
+    Choice choice = ChooseNode(cluster, at, w, *policy_, scorers_, fragmentation_.get(), rng, -1);
+    if (choice.node >= 0) {
+      Action a;
+      a.kind = ActionKind::kBind;
+      a.workload = w.id;
+      a.to = MakeBinding(cluster.node(choice.node), choice.node, w, choice.candidate);
+      placement.Apply(a.to);
+      actions.push_back(std::move(a));
+      continue;
+    }
+    if (config_.max_moves > 0) {
+      std::vector<Action> plan = PlanMoves(snapshot, placement, w, rng);
+      for (Action& a : plan) actions.push_back(std::move(a));
+    }
+  }
+  return actions;
+}
+
+namespace {
+
+struct MovePlan {
+  int node = -1;
+  std::vector<int> victims;  // indices into Snapshot::placed
+  double cost = 0;           // moved GPU milli, plus a little per move
+};
+
+// Chooses which placed workloads to move off `node` so that w fits there; false if more than
+// max_moves would be needed. Greedy on the cheapest device(s) to clear, then on CPU and memory.
+bool PlanNode(const Node& node, NodeState st, const Workload& w, const std::vector<int>& on_node,
+              std::span<const PlacedWorkload> placed, int max_moves, MovePlan& plan) {
+  plan.victims.clear();
+  plan.cost = 0;
+  auto take = [&](int v) {
+    if (std::find(plan.victims.begin(), plan.victims.end(), v) != plan.victims.end()) return;
+    plan.victims.push_back(v);
+    core::UnapplyBinding(st, placed[static_cast<size_t>(v)].binding);
+    for (const Slice& s : placed[static_cast<size_t>(v)].binding.slices) plan.cost += static_cast<double>(s.milli);
+    plan.cost += 1;  // prefer fewer moves at equal GPU cost
+  };
+  auto uses_device = [&](int v, int j) {
+    for (const Slice& s : placed[static_cast<size_t>(v)].binding.slices) {
+      if (s.device == j) return true;
+    }
+    return false;
+  };
+  const core::GpuRequest& g = w.gpu;
+  if (g.NeedsGpu()) {
+    // Cost of clearing each device enough for one unit of the request.
+    struct DeviceCost {
+      int device;
+      double milli;
+      std::vector<int> victims;
+    };
+    std::vector<DeviceCost> costs;
+    const core::MigFamily family = core::GetGpuModel(node.model).mig;
+    for (int j = 0; j < node.gpu_count; ++j) {
+      DeviceCost dc{j, 0, {}};
+      std::vector<int> here;
+      for (int v : on_node) {
+        if (uses_device(v, j)) here.push_back(v);
+      }
+      std::sort(here.begin(), here.end(), [&](int a, int b) {
+        return placed[static_cast<size_t>(a)].workload->gpu.TotalMilli() <
+               placed[static_cast<size_t>(b)].workload->gpu.TotalMilli();
+      });
+      NodeState trial = st;
+      size_t k = 0;
+      while (!core::DeviceCanHost(trial.devices[static_cast<size_t>(j)], g, family, nullptr)) {
+        if (k == here.size()) break;
+        const int v = here[k++];
+        core::UnapplyBinding(trial, placed[static_cast<size_t>(v)].binding);
+        dc.victims.push_back(v);
+        dc.milli += static_cast<double>(placed[static_cast<size_t>(v)].workload->gpu.TotalMilli()) + 1;
+      }
+      if (core::DeviceCanHost(trial.devices[static_cast<size_t>(j)], g, family, nullptr)) {
+        costs.push_back(std::move(dc));
+      }
+    }
+    std::stable_sort(costs.begin(), costs.end(),
+                     [](const DeviceCost& a, const DeviceCost& b) { return a.milli < b.milli; });
+    const int units = g.Kind() == SliceKind::kWhole ? g.count : 1;
+    if (static_cast<int>(costs.size()) < units) return false;
+    for (int u = 0; u < units; ++u) {
+      for (int v : costs[static_cast<size_t>(u)].victims) take(v);
+    }
+  }
+  // CPU and memory: move the workloads that free the most CPU, GPU-less ones first.
+  if (st.cpu_free < w.cpu_milli || st.memory_free < w.memory_mib) {
+    std::vector<int> rest;
+    for (int v : on_node) {
+      if (std::find(plan.victims.begin(), plan.victims.end(), v) == plan.victims.end()) rest.push_back(v);
+    }
+    std::sort(rest.begin(), rest.end(), [&](int a, int b) {
+      const Workload& wa = *placed[static_cast<size_t>(a)].workload;
+      const Workload& wb = *placed[static_cast<size_t>(b)].workload;
+      const Milli ga = wa.gpu.TotalMilli(), gb = wb.gpu.TotalMilli();
+      if ((ga == 0) != (gb == 0)) return ga == 0;
+      return wa.cpu_milli > wb.cpu_milli;
+    });
+    for (int v : rest) {
+      if (st.cpu_free >= w.cpu_milli && st.memory_free >= w.memory_mib) break;
+      take(v);
+    }
+  }
+  return static_cast<int>(plan.victims.size()) <= max_moves &&
+         FitFilter(node, st, w) == FilterVerdict::kFitsNow;
+}
+
+}  // namespace
+
+std::vector<Action> Scheduler::PlanMoves(const Snapshot& snapshot, Placement& placement, const Workload& w,
+                                         core::DeterministicRng& rng) {
+  const core::ClusterState& cluster = placement.cluster();
+  std::vector<std::vector<int>> by_node(static_cast<size_t>(cluster.size()));
+  for (size_t v = 0; v < snapshot.placed.size(); ++v) {
+    const PlacedWorkload& pw = snapshot.placed[v];
+    if (pw.workload->movable) by_node[static_cast<size_t>(pw.binding.node)].push_back(static_cast<int>(v));
+  }
+  std::vector<MovePlan> plans;
+  MovePlan plan;
+  for (int i = 0; i < cluster.size(); ++i) {
+    if (by_node[static_cast<size_t>(i)].empty()) continue;
+    if (FitFilter(cluster.node(i), placement.At(i), w) == FilterVerdict::kNever) continue;
+    if (PlanNode(cluster.node(i), placement.At(i), w, by_node[static_cast<size_t>(i)], snapshot.placed,
+                 config_.max_moves, plan)) {
+      plan.node = i;
+      plans.push_back(plan);
+    }
+  }
+  std::stable_sort(plans.begin(), plans.end(),
+                   [](const MovePlan& a, const MovePlan& b) { return a.cost < b.cost; });
+  constexpr size_t kMaxPlansTried = 8;
+  auto at = [&](int i) -> const NodeState& { return placement.At(i); };
+  for (size_t t = 0; t < plans.size() && t < kMaxPlansTried; ++t) {
+    const MovePlan& mp = plans[t];
+    for (int v : mp.victims) placement.Unapply(snapshot.placed[static_cast<size_t>(v)].binding);
+    // The workload itself, on the cleared node only.
+    Choice home;
+    {
+      const Node& node = cluster.node(mp.node);
+      CandidateList cands;
+      ListCandidates(node, placement.At(mp.node), w, policy_->selector, rng, cands);
+      for (int c = 0; c < cands.size; ++c) {
+        const Candidate cand = cands.items[static_cast<size_t>(c)];
+        NodeState after = placement.At(mp.node);
+        core::ApplyBinding(after, MakeBinding(node, mp.node, w, cand));
+        const ScoreInput in{node, placement.At(mp.node), after, w, cand, fragmentation_.get()};
+        double score = 0;
+        for (const auto& [fn, weight] : scorers_) score += weight * fn(in);
+        if (score > home.score) home = {mp.node, cand, score};
+      }
+    }
+    assert(home.node >= 0);
+    Binding wb = MakeBinding(cluster.node(mp.node), mp.node, w, home.candidate);
+    placement.Apply(wb);
+    std::vector<Action> out;
+    bool ok = true;
+    for (int v : mp.victims) {
+      const PlacedWorkload& pw = snapshot.placed[static_cast<size_t>(v)];
+      Choice c = ChooseNode(cluster, at, *pw.workload, *policy_, scorers_, fragmentation_.get(), rng, mp.node);
+      if (c.node < 0) {
+        ok = false;
+        break;
+      }
+      Action a;
+      a.kind = ActionKind::kMigrate;
+      a.workload = pw.workload->id;
+      a.from = pw.binding;
+      a.to = MakeBinding(cluster.node(c.node), c.node, *pw.workload, c.candidate);
+      a.moved_milli = pw.workload->gpu.TotalMilli();
+      placement.Apply(a.to);
+      out.push_back(std::move(a));
+    }
+    if (ok) {
+      Action bind;
+      bind.kind = ActionKind::kBind;
+      bind.workload = w.id;
+      bind.to = std::move(wb);
+      out.push_back(std::move(bind));
+      return out;
+    }
+    // Roll back this plan and try the next one.
+    for (const Action& a : out) placement.Unapply(a.to);
+    placement.Unapply(wb);
+    for (int v : mp.victims) placement.Apply(snapshot.placed[static_cast<size_t>(v)].binding);
+  }
+  return {};
+}
+
+std::vector<Action> decide(const Snapshot& snapshot, const Config& config) {
+  auto s = Scheduler::Create(config);
+  if (!s.ok()) return {};
+  return s->Decide(snapshot);
+}
+
+}  // namespace gpool::sched
