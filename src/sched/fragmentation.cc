@@ -71,14 +71,19 @@ std::uint32_t PackDevice(const core::DeviceState& d) {
 
 }  // namespace
 
-double FragmentationModel::Fragmentation(const core::Node& node, const core::NodeState& state) const {
-  if (state.gpu_count == 0) return 0;
+FragmentationModel::Key FragmentationModel::MakeKey(const core::Node& node, const core::NodeState& state) const {
   Key key;
   key.cpu_free = state.cpu_free;
   key.model = node.model;
   key.count = static_cast<std::uint8_t>(state.gpu_count);
   for (int j = 0; j < state.gpu_count; ++j) key.devices[j] = PackDevice(state.devices[static_cast<size_t>(j)]);
   std::sort(key.devices, key.devices + key.count);
+  return key;
+}
+
+double FragmentationModel::Fragmentation(const core::Node& node, const core::NodeState& state) const {
+  if (state.gpu_count == 0) return 0;
+  const Key key = MakeKey(node, state);
   auto it = memo_.find(key);
   if (it != memo_.end()) return it->second;
   const double f = Compute(node, state);

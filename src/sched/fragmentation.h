@@ -69,9 +69,11 @@ class FragmentationModel {
     std::size_t operator()(const Key& k) const;
   };
   double Compute(const core::Node& node, const core::NodeState& state) const;
+  Key MakeKey(const core::Node& node, const core::NodeState& state) const;
 
   std::vector<TargetType> target_;
   mutable std::unordered_map<Key, double, KeyHash> memo_;  // a cache of a pure function
+  mutable std::unordered_map<Key, double, KeyHash> stranded_memo_;  // a cache of a pure function
 };
 
 }  // namespace gpool::sched

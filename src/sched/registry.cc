@@ -13,8 +13,7 @@ constexpr ScorePluginEntry Entry(bool needs_fragmentation) {
 constexpr std::array kScorePlugins = {
     Entry<DotProductScore>(false),        Entry<BestFitScore>(false),
     Entry<GpuPackingScore>(false),        Entry<GpuClusteringScore>(false),
-    Entry<FgdScore>(true),                Entry<FragmentationDeltaScore>(true),
-    Entry<CpuBalanceScore>(false),
+    Entry<FgdScore>(true),                Entry<CpuBalanceScore>(false),
 };
 
 constexpr WeightedPlugin kNone{"", 0};
@@ -32,9 +31,9 @@ constexpr std::array kPolicies = {
                NodePick::kBestScore, SliceSelector::kBestFit, {WeightedPlugin{"best-fit", 1}, kNone, kNone, kNone}},
     PolicySpec{"fgd", "fragmentation gradient descent (Weng et al., ATC'23)",
                NodePick::kBestScore, SliceSelector::kEvery, {WeightedPlugin{"fgd", 1}, kNone, kNone, kNone}},
-    PolicySpec{"gpool", "gpool's default: exact fragmentation gradient, then best fit",
+    PolicySpec{"gpool", "gpool's default: fragmentation gradient plus CPU headroom for the GPUs left free",
                NodePick::kBestScore, SliceSelector::kEvery,
-               {WeightedPlugin{"fragmentation-delta", 1}, WeightedPlugin{"best-fit", 0.001}, kNone, kNone}},
+               {WeightedPlugin{"fgd", 1}, WeightedPlugin{"cpu-balance", 0.3}, kNone, kNone}},
 };
 
 constexpr bool PluginsExist() {

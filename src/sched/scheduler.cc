@@ -421,9 +421,37 @@ std::vector<Action> Scheduler::PlanMoves(const Snapshot& snapshot, Placement& pl
   std::stable_sort(plans.begin(), plans.end(),
                    [](const MovePlan& a, const MovePlan& b) { return a.cost < b.cost; });
   constexpr size_t kMaxPlansTried = 8;
+  // Before trying a plan for real, check cheaply that each victim fits on some node now;
+  // victims of one request shape share the answer.
+  struct ShapeAnswer {
+    const Workload* shape;
+    bool fits;
+  };
+  std::vector<ShapeAnswer> answers;
+  auto same_shape = [](const Workload& a, const Workload& b) {
+    return a.cpu_milli == b.cpu_milli && a.memory_mib == b.memory_mib && a.gpu.count == b.gpu.count &&
+           a.gpu.milli_per_gpu == b.gpu.milli_per_gpu && a.gpu.memory_per_gpu == b.gpu.memory_per_gpu &&
+           a.gpu.mig == b.gpu.mig && a.gpu.models == b.gpu.models;
+  };
+  auto fits_somewhere = [&](const Workload& v) {
+    for (const ShapeAnswer& a : answers) {
+      if (same_shape(*a.shape, v)) return a.fits;
+    }
+    bool fits = false;
+    for (int i = 0; i < cluster.size() && !fits; ++i) {
+      fits = FitFilter(cluster.node(i), placement.At(i), v) == FilterVerdict::kFitsNow;
+    }
+    answers.push_back({&v, fits});
+    return fits;
+  };
+  size_t tried = 0;
   auto at = [&](int i) -> const NodeState& { return placement.At(i); };
-  for (size_t t = 0; t < plans.size() && t < kMaxPlansTried; ++t) {
+  for (size_t t = 0; t < plans.size() && tried < kMaxPlansTried; ++t) {
     const MovePlan& mp = plans[t];
+    bool plausible = true;
+    for (int v : mp.victims) plausible = plausible && fits_somewhere(*snapshot.placed[static_cast<size_t>(v)].workload);
+    if (!plausible) continue;
+    ++tried;
     for (int v : mp.victims) placement.Unapply(snapshot.placed[static_cast<size_t>(v)].binding);
     // The workload itself, on the cleared node only.
     Choice home;

@@ -82,12 +82,6 @@ double FgdScore::Score(const ScoreInput& in) {
   return Trunc(Sigmoid((before - after) / 1000) * 100);
 }
 
-double FragmentationDeltaScore::Score(const ScoreInput& in) {
-  const double before = in.fragmentation->Fragmentation(in.node, in.before);
-  const double after = in.fragmentation->Fragmentation(in.node, in.after);
-  return Sigmoid((before - after) / 1000) * 100;
-}
-
 double CpuBalanceScore::Score(const ScoreInput& in) {
   // Fraction of free CPU per free GPU after placement, compared with the node's own ratio:
   // 100 when the node keeps at least its proportional CPU for what GPU remains.

@@ -43,11 +43,6 @@ struct FgdScore {
   static constexpr std::string_view kName = "fgd";
   static double Score(const ScoreInput& in);
 };
-// gpool: the fragmentation change without truncation, as a smooth 0-100 score.
-struct FragmentationDeltaScore {
-  static constexpr std::string_view kName = "fragmentation-delta";
-  static double Score(const ScoreInput& in);
-};
 // gpool: prefers leaving CPU in proportion to free GPU (so GPUs are not stranded without CPU).
 struct CpuBalanceScore {
   static constexpr std::string_view kName = "cpu-balance";
@@ -56,7 +51,6 @@ struct CpuBalanceScore {
 
 static_assert(ScorePlugin<DotProductScore> && ScorePlugin<BestFitScore> &&
               ScorePlugin<GpuPackingScore> && ScorePlugin<GpuClusteringScore> &&
-              ScorePlugin<FgdScore> && ScorePlugin<FragmentationDeltaScore> &&
-              ScorePlugin<CpuBalanceScore>);
+              ScorePlugin<FgdScore> && ScorePlugin<CpuBalanceScore>);
 
 }  // namespace gpool::sched

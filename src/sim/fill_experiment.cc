@@ -208,8 +208,9 @@ Result<FillResult> RunFill(const OpenbWorkload& trace, const FillOptions& option
     }
   };
   std::vector<std::thread> pool;
-  for (int t = 1; t < threads; ++t) pool.emplace_back(worker);
-  if (threads == 1 || !progress) {
+  const bool poll = threads > 1 && progress;  // the calling thread reports, the pool works
+  for (int t = poll ? 0 : 1; t < threads; ++t) pool.emplace_back(worker);
+  if (!poll) {
     worker();
   } else {
     // The calling thread reports progress while the pool works.
