@@ -13,6 +13,7 @@
 
 #include "core/random.h"
 #include "sched/scheduler.h"
+#include "sim/locked_waste_bound.h"
 
 namespace gpool::sim {
 
@@ -174,12 +175,18 @@ Result<FillRun> RunFillSeed(const OpenbWorkload& trace, const FillOptions& optio
       placed.push_back({&arrived[a.workload], std::move(a.to)});
       bound = bound || a.workload == arrived[p].id;
     }
-    if (!bound) run.failed_pods += 1;
+    if (!bound) {
+      if (run.first_failure < 0) run.first_failure = static_cast<std::int64_t>(p);
+      run.failed_pods += 1;
+    }
     arrived_milli += arrived[p].gpu.TotalMilli();
     records.push_back({arrived_milli, cluster.used_gpu_milli()});
   }
   run.allocation = Discretise(records, capacity / core::kWholeGpuMilli);
   run.final_used_milli = cluster.used_gpu_milli();
+  const std::size_t prefix = run.first_failure < 0 ? arrived.size() : static_cast<std::size_t>(run.first_failure);
+  run.locked_waste_bound =
+      LockedWasteBound(std::span<const core::Workload>(arrived.data(), prefix), arrived, capacity).bound_percent;
   run.arrived_milli = arrived_milli;
   return run;
 }

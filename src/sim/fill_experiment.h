@@ -38,6 +38,8 @@ struct FillRun {
   std::int64_t moved_milli = 0;
   std::int64_t final_used_milli = 0;
   std::int64_t arrived_milli = 0;
+  std::int64_t first_failure = -1;        // index of the first pod turned away (-1: none)
+  double locked_waste_bound = 100;        // see locked_waste_bound.h, prefix = pods before it
 };
 
 struct FillResult {

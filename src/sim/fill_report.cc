@@ -51,6 +51,8 @@ nlohmann::json FillResultJson(const FillResult& result, const FillOptions& optio
                         {"failed_pods", r.failed_pods},
                         {"moves", r.moves},
                         {"moved_gpu_milli", r.moved_milli},
+                        {"first_failure", r.first_failure},
+                        {"locked_waste_bound", r.locked_waste_bound},
                         {"allocation_at_130", std::isnan(last) ? nlohmann::json(nullptr) : nlohmann::json(last)}});
   }
   j["per_seed"] = per_seed;
@@ -65,12 +67,12 @@ std::string FillSummaryTable(const FillResult& result, const FillOptions& option
                 result.policy.c_str(), static_cast<long long>(result.total_gpus), options.inflate, options.migrate,
                 result.runs.size());
   out += line;
-  out += "seed   arrivals  failed  moves  alloc@100%  alloc@130%\n";
+  out += "seed   arrivals  failed  moves  alloc@100%  alloc@130%  locked-waste bound\n";
   for (const FillRun& r : result.runs) {
-    std::snprintf(line, sizeof line, "%-6llu %8lld  %6lld  %5lld  %9.2f%%  %9.2f%%\n",
+    std::snprintf(line, sizeof line, "%-6llu %8lld  %6lld  %5lld  %9.2f%%  %9.2f%%  %17.2f%%\n",
                   static_cast<unsigned long long>(r.seed), static_cast<long long>(r.arrivals),
                   static_cast<long long>(r.failed_pods), static_cast<long long>(r.moves), r.allocation[100],
-                  r.allocation.back());
+                  r.allocation.back(), r.locked_waste_bound);
     out += line;
   }
   if (result.runs.size() > 1) {
