@@ -44,6 +44,35 @@ NodeState InitialState(const Node& node) {
   return s;
 }
 
+NodeSummary Summarize(const Node& node, const NodeState& state) {
+  NodeSummary s;
+  s.cpu_free = state.cpu_free;
+  s.memory_free = state.memory_free;
+  s.model = node.model;
+  s.gpu_count = static_cast<std::uint8_t>(state.gpu_count);
+  const bool mig_capable = node.gpu_count > 0 && GetGpuModel(node.model).mig != MigFamily::kNone;
+  for (int j = 0; j < state.gpu_count; ++j) {
+    const DeviceState& d = state.devices[static_cast<size_t>(j)];
+    if (d.Idle()) s.idle_devices += 1;
+    if (!d.InMigMode()) s.max_share_milli = std::max(s.max_share_milli, d.free_milli);
+    if (mig_capable && (d.Idle() || d.InMigMode())) s.mig_open_devices += 1;
+  }
+  return s;
+}
+
+bool MayFit(const NodeSummary& s, const Workload& w) {
+  if (s.cpu_free < w.cpu_milli || s.memory_free < w.memory_mib) return false;
+  const GpuRequest& g = w.gpu;
+  if (!g.NeedsGpu()) return true;
+  if (s.gpu_count < g.count || !ModelAllowed(g.models, s.model)) return false;
+  switch (g.Kind()) {
+    case SliceKind::kWhole: return s.idle_devices >= g.count;
+    case SliceKind::kShare: return s.max_share_milli >= g.milli_per_gpu;
+    case SliceKind::kMig: return s.mig_open_devices > 0;
+  }
+  return true;
+}
+
 bool DeviceCanHost(const DeviceState& d, const GpuRequest& gpu, MigFamily family, int* mig_start) {
   switch (gpu.Kind()) {
     case SliceKind::kWhole: return d.Idle();
@@ -115,6 +144,7 @@ ClusterState::ClusterState(std::vector<Node> nodes) : nodes_(std::move(nodes)) {
   states_.reserve(nodes_.size());
   for (const Node& n : nodes_) {
     states_.push_back(InitialState(n));
+    summaries_.push_back(Summarize(n, states_.back()));
     total_gpu_milli_ += n.gpu_count * kWholeGpuMilli;
   }
 }
@@ -191,15 +221,18 @@ Status ClusterState::Bind(const Binding& b) {
   NodeState& st = states_[static_cast<size_t>(b.node)];
   if (Status s = CheckBinding(nodes_[static_cast<size_t>(b.node)], st, b); !s.ok()) return s;
   ApplyBinding(st, b);
+  summaries_[static_cast<size_t>(b.node)] = Summarize(nodes_[static_cast<size_t>(b.node)], st);
   for (const Slice& s : b.slices) used_gpu_milli_ += s.milli;
   return Status::Ok();
 }
 
 void ClusterState::Release(const Binding& b) {
   UnapplyBinding(states_[static_cast<size_t>(b.node)], b);
+  summaries_[static_cast<size_t>(b.node)] = Summarize(nodes_[static_cast<size_t>(b.node)], states_[static_cast<size_t>(b.node)]);
   for (const Slice& s : b.slices) used_gpu_milli_ -= s.milli;
 }
 
 static_assert(sizeof(DeviceState) <= 16, "DeviceState sits on the hot path: keep it small");
+static_assert(sizeof(NodeSummary) <= 32, "NodeSummary is scanned for every placement: keep it small");
 
 }  // namespace gpool::core

@@ -79,6 +79,21 @@ struct NodeState {
 
 NodeState InitialState(const Node& node);
 
+// A compact digest of a node's state: the filter's first pass reads only these (32 bytes a node,
+// so a scan of thousands of nodes stays in cache). Kept current by ClusterState.
+struct NodeSummary {
+  Milli cpu_free = 0;
+  MiB memory_free = 0;
+  std::int32_t max_share_milli = 0;  // most free compute on one device not in MIG mode
+  std::uint8_t idle_devices = 0;
+  std::uint8_t mig_open_devices = 0; // MIG-capable devices that are idle or in MIG mode
+  GpuModelId model = 0;
+  std::uint8_t gpu_count = 0;
+};
+NodeSummary Summarize(const Node& node, const NodeState& state);
+// False only if w certainly does not fit now (a necessary condition; FitFilter decides).
+bool MayFit(const NodeSummary& s, const Workload& w);
+
 // Can device `d` host one unit of request `gpu` (one whole GPU, one share, one MIG instance)?
 // For MIG also reports the lowest legal start in *mig_start. Pure.
 bool DeviceCanHost(const DeviceState& d, const GpuRequest& gpu, MigFamily family, int* mig_start);
@@ -119,6 +134,7 @@ class ClusterState {
   const std::vector<NodeState>& states() const { return states_; }
   const Node& node(int i) const { return nodes_[static_cast<size_t>(i)]; }
   const NodeState& state(int i) const { return states_[static_cast<size_t>(i)]; }
+  const NodeSummary& summary(int i) const { return summaries_[static_cast<size_t>(i)]; }
   int size() const { return static_cast<int>(nodes_.size()); }
 
   Milli total_gpu_milli() const { return total_gpu_milli_; }
@@ -133,6 +149,7 @@ class ClusterState {
  private:
   std::vector<Node> nodes_;
   std::vector<NodeState> states_;
+  std::vector<NodeSummary> summaries_;
   Milli total_gpu_milli_ = 0;
   Milli used_gpu_milli_ = 0;
 };

@@ -12,6 +12,7 @@ using core::DeviceState;
 using core::Milli;
 using core::Node;
 using core::NodeState;
+using core::NodeSummary;
 using core::Slice;
 using core::SliceKind;
 using core::Workload;
@@ -171,6 +172,13 @@ class Scheduler::Placement {
  public:
   explicit Placement(const core::ClusterState& cluster) : cluster_(cluster) {}
 
+  NodeSummary Summary(int i) const {
+    if (!overlay_.empty()) {
+      auto it = overlay_.find(i);
+      if (it != overlay_.end()) return core::Summarize(cluster_.node(i), it->second);
+    }
+    return cluster_.summary(i);
+  }
   const NodeState& At(int i) const {
     if (!overlay_.empty()) {
       auto it = overlay_.find(i);
@@ -235,17 +243,21 @@ Result<Scheduler> Scheduler::Create(Config config) {
 namespace {
 
 // Finds the best placement of w given the node states of `at`, skipping node `exclude`.
-template <typename StateAt>
-Choice ChooseNode(const core::ClusterState& cluster, StateAt&& at, const Workload& w,
+template <typename Placement>
+Choice ChooseNode(const core::ClusterState& cluster, const Placement& placement, const Workload& w,
                   const PolicySpec& policy, const std::vector<std::pair<ScoreFn, double>>& scorers,
-                  FragmentationModel* frag, core::DeterministicRng& rng, int exclude) {
+                  const FragmentationModel* frag, core::DeterministicRng& rng, int exclude, int max_scored) {
   Choice best;
   CandidateList cands;
+  auto at = [&](int i) -> const NodeState& { return placement.At(i); };
+  auto feasible = [&](int i) {
+    return i != exclude && core::MayFit(placement.Summary(i), w) &&
+           FitFilter(cluster.node(i), at(i), w) == FilterVerdict::kFitsNow;
+  };
   if (policy.pick == NodePick::kUniform) {
     int seen = 0;
     for (int i = 0; i < cluster.size(); ++i) {
-      if (i == exclude) continue;
-      if (FitFilter(cluster.node(i), at(i), w) != FilterVerdict::kFitsNow) continue;
+      if (!feasible(i)) continue;
       ++seen;
       if (rng.Uniform(static_cast<std::uint64_t>(seen)) == 0) best.node = i;
     }
@@ -255,11 +267,28 @@ Choice ChooseNode(const core::ClusterState& cluster, StateAt&& at, const Workloa
     best.score = 0;
     return best;
   }
-  for (int i = 0; i < cluster.size(); ++i) {
-    if (i == exclude) continue;
+  // Which feasible nodes to score: all of them, or (max_scored > 0) a window of max_scored
+  // consecutive feasible nodes starting at a seeded offset, like Kubernetes' percentageOfNodesToScore.
+  std::vector<int> window;
+  if (max_scored > 0) {
+    std::vector<int> all;
+    for (int i = 0; i < cluster.size(); ++i) {
+      if (feasible(i)) all.push_back(i);
+    }
+    if (static_cast<int>(all.size()) > max_scored) {
+      const auto offset = static_cast<size_t>(rng.Uniform(all.size()));
+      for (int k = 0; k < max_scored; ++k) window.push_back(all[(offset + static_cast<size_t>(k)) % all.size()]);
+      std::sort(window.begin(), window.end());
+    } else {
+      window = std::move(all);
+    }
+  }
+  const int count = max_scored > 0 ? static_cast<int>(window.size()) : cluster.size();
+  for (int k = 0; k < count; ++k) {
+    const int i = max_scored > 0 ? window[static_cast<size_t>(k)] : k;
+    if (max_scored == 0 && !feasible(i)) continue;
     const Node& node = cluster.node(i);
     const NodeState& st = at(i);
-    if (FitFilter(node, st, w) != FilterVerdict::kFitsNow) continue;
     ListCandidates(node, st, w, policy.selector, rng, cands);
     for (int c = 0; c < cands.size; ++c) {
       const Candidate cand = cands.items[static_cast<size_t>(c)];
@@ -285,11 +314,11 @@ std::vector<Action> Scheduler::Decide(const Snapshot& snapshot) {
   const core::ClusterState& cluster = *snapshot.cluster;
   Placement placement(cluster);
   std::vector<Action> actions;
-  auto at = [&](int i) -> const NodeState& { return placement.At(i); };
   for (size_t p = 0; p < snapshot.pending.size(); ++p) {
     const Workload& w = snapshot.pending[p];
     core::DeterministicRng rng(core::MixSeed(snapshot.seed, p));
-    Choice choice = ChooseNode(cluster, at, w, *policy_, scorers_, fragmentation_.get(), rng, -1);
+    Choice choice =
+        ChooseNode(cluster, placement, w, *policy_, scorers_, fragmentation_.get(), rng, -1, config_.max_scored_nodes);
     if (choice.node >= 0) {
       Action a;
       a.kind = ActionKind::kBind;
@@ -445,7 +474,6 @@ std::vector<Action> Scheduler::PlanMoves(const Snapshot& snapshot, Placement& pl
     return fits;
   };
   size_t tried = 0;
-  auto at = [&](int i) -> const NodeState& { return placement.At(i); };
   for (size_t t = 0; t < plans.size() && tried < kMaxPlansTried; ++t) {
     const MovePlan& mp = plans[t];
     bool plausible = true;
@@ -476,7 +504,8 @@ std::vector<Action> Scheduler::PlanMoves(const Snapshot& snapshot, Placement& pl
     bool ok = true;
     for (int v : mp.victims) {
       const PlacedWorkload& pw = snapshot.placed[static_cast<size_t>(v)];
-      Choice c = ChooseNode(cluster, at, *pw.workload, *policy_, scorers_, fragmentation_.get(), rng, mp.node);
+      Choice c = ChooseNode(cluster, placement, *pw.workload, *policy_, scorers_, fragmentation_.get(), rng, mp.node,
+                            config_.max_scored_nodes);
       if (c.node < 0) {
         ok = false;
         break;

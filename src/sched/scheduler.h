@@ -55,6 +55,10 @@ struct Action {
 struct Config {
   std::string policy = "gpool";
   int max_moves = 0;                // 0 disables migration planning
+  // Score at most this many feasible nodes per workload (a seeded window of consecutive
+  // feasible nodes); 0 scores every feasible node. Large pools trade a little placement quality
+  // for speed, as Kubernetes' percentageOfNodesToScore does.
+  int max_scored_nodes = 0;
   std::vector<TargetType> target;   // the expected workload, for fragmentation-aware policies
 };
 
