@@ -60,6 +60,7 @@ struct Options {
   std::vector<std::string> policies = {"gpool", "fgd", "best-fit"};
   int repeat = 3;
   std::uint64_t seed = 1;
+  int max_scored_nodes = 0;  // sched::Config::max_scored_nodes; 0 scores every feasible node
 };
 
 // ---- The synthetic pool and request stream ----------------------------------------------------
@@ -270,13 +271,14 @@ double Median(std::vector<double> v) {
 
 constexpr std::string_view kUsage =
     "usage: placement_bench [--nodes N] [--requests N] [--fill F] [--policy NAME]... "
-    "[--repeat R] [--seed S]\n"
+    "[--repeat R] [--seed S] [--max-scored-nodes K]\n"
     "  --nodes N      nodes of 8 GPUs (default 5000)\n"
     "  --requests N   at most N requests per run (default 100000)\n"
     "  --fill F       stop at this GPU allocation, 0 < F <= 1 (default 0.9)\n"
     "  --policy NAME  policy to run; repeatable (default: gpool, fgd, best-fit)\n"
     "  --repeat R     runs per policy, median reported (default 3)\n"
-    "  --seed S       seed of the pool and the request stream (default 1)\n";
+    "  --seed S       seed of the pool and the request stream (default 1)\n"
+    "  --max-scored-nodes K  score at most K feasible nodes per request (default 0: all)\n";
 
 template <typename T>
 bool ParseNumber(std::string_view s, T& out) {
@@ -290,6 +292,11 @@ Result<Options> ParseOptions(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     const std::string_view flag = argv[i];
     if (flag == "--help" || flag == "-h") return Status::InvalidArgument("");
+    constexpr std::array<std::string_view, 7> kFlags = {
+        "--nodes", "--requests", "--fill", "--repeat", "--seed", "--policy", "--max-scored-nodes"};
+    if (std::find(kFlags.begin(), kFlags.end(), flag) == kFlags.end()) {
+      return Status::InvalidArgument("unknown flag " + std::string(flag));
+    }
     if (i + 1 >= argc) return Status::InvalidArgument(std::string(flag) + " needs a value");
     const std::string_view value = argv[++i];
     bool ok = true;
@@ -301,6 +308,8 @@ Result<Options> ParseOptions(int argc, char** argv) {
       ok = ParseNumber(value, opt.fill) && opt.fill > 0 && opt.fill <= 1;
     } else if (flag == "--repeat") {
       ok = ParseNumber(value, opt.repeat) && opt.repeat > 0;
+    } else if (flag == "--max-scored-nodes") {
+      ok = ParseNumber(value, opt.max_scored_nodes) && opt.max_scored_nodes >= 0;
     } else if (flag == "--seed") {
       ok = ParseNumber(value, opt.seed);
     } else if (flag == "--policy") {
@@ -340,6 +349,7 @@ int Main(int argc, char** argv) {
     requests.push_back(DrawRequest(rng, static_cast<core::WorkloadId>(i)));
   }
   sched::Config config;
+  config.max_scored_nodes = opt.max_scored_nodes;
   config.target =
       BuildTarget(std::span<const core::Workload>(requests.data(),
                                                   std::min<size_t>(requests.size(), kTargetSample)),
@@ -348,8 +358,8 @@ int Main(int argc, char** argv) {
   const int gpus = opt.nodes * kGpusPerNode;
   std::printf(
       "pool: %d nodes, %d GPUs; %zu requests at most, stop at %.0f%% GPU allocation; "
-      "target workload: %zu types\n\n",
-      opt.nodes, gpus, requests.size(), opt.fill * 100, config.target.size());
+      "target workload: %zu types; max scored nodes: %d\n\n",
+      opt.nodes, gpus, requests.size(), opt.fill * 100, config.target.size(), opt.max_scored_nodes);
   std::printf("%-10s %4s %9s %9s %7s %7s %6s %11s %11s %11s %10s %8s\n", "policy", "run",
               "decisions", "placed", "failed", "gpu%", "cpu%", "placed/s", "0-50%/s", "50-90%/s",
               "us/decide", "time s");
@@ -393,10 +403,10 @@ int Main(int argc, char** argv) {
     std::snprintf(line, sizeof line,
                   "RESULT policy=%s nodes=%d gpus=%d placements_per_s=%.0f decisions_per_s=%.0f "
                   "phase_0_50_per_s=%.0f phase_50_90_per_s=%.0f placed=%lld failed=%lld "
-                  "allocation_pct=%.2f median_of=%d",
+                  "allocation_pct=%.2f max_scored_nodes=%d median_of=%d",
                   policy.c_str(), opt.nodes, gpus, total, decisions, low, high,
                   static_cast<long long>(first.placed), static_cast<long long>(first.failed),
-                  first.allocation * 100, opt.repeat);
+                  first.allocation * 100, opt.max_scored_nodes, opt.repeat);
     results.emplace_back(line);
   }
   std::printf("\n");

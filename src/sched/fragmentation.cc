@@ -41,7 +41,7 @@ std::vector<TargetType> BuildTargetWorkload(std::vector<ObservedType> observed, 
 
 FragmentationModel::FragmentationModel(std::vector<TargetType> target) : target_(std::move(target)) {
   for (auto& t : target_) t.gpu.memory_per_gpu = 0;  // memory is not part of the measure
-  memo_.reserve(1 << 16);
+  memo_.resize(1 << 14);
 }
 
 bool FragmentationModel::Key::operator==(const Key& o) const {
@@ -77,18 +77,52 @@ FragmentationModel::Key FragmentationModel::MakeKey(const core::Node& node, cons
   key.model = node.model;
   key.count = static_cast<std::uint8_t>(state.gpu_count);
   for (int j = 0; j < state.gpu_count; ++j) key.devices[j] = PackDevice(state.devices[static_cast<size_t>(j)]);
-  std::sort(key.devices, key.devices + key.count);
+  // Insertion sort: at most 16 values, usually 8.
+  for (int i = 1; i < key.count; ++i) {
+    const std::uint32_t v = key.devices[i];
+    int j = i - 1;
+    while (j >= 0 && key.devices[j] > v) {
+      key.devices[j + 1] = key.devices[j];
+      --j;
+    }
+    key.devices[j + 1] = v;
+  }
   return key;
 }
 
 double FragmentationModel::Fragmentation(const core::Node& node, const core::NodeState& state) const {
   if (state.gpu_count == 0) return 0;
   const Key key = MakeKey(node, state);
-  auto it = memo_.find(key);
-  if (it != memo_.end()) return it->second;
+  const std::size_t hash = KeyHash()(key);
+  if (const double* hit = Find(key, hash)) return *hit;
   const double f = Compute(node, state);
-  memo_.emplace(key, f);
+  Insert(key, hash, f);
   return f;
+}
+
+const double* FragmentationModel::Find(const Key& key, std::size_t hash) const {
+  const std::size_t mask = memo_.size() - 1;
+  for (std::size_t i = hash & mask;; i = (i + 1) & mask) {
+    const Slot& slot = memo_[i];
+    if (!slot.used) return nullptr;
+    if (slot.key == key) return &slot.value;
+  }
+}
+
+void FragmentationModel::Insert(const Key& key, std::size_t hash, double value) const {
+  if (2 * (memo_count_ + 1) > memo_.size()) {
+    std::vector<Slot> old(memo_.size() * 2);
+    old.swap(memo_);
+    memo_count_ = 0;
+    for (const Slot& slot : old) {
+      if (slot.used) Insert(slot.key, KeyHash()(slot.key), slot.value);
+    }
+  }
+  const std::size_t mask = memo_.size() - 1;
+  std::size_t i = hash & mask;
+  while (memo_[i].used) i = (i + 1) & mask;
+  memo_[i] = Slot{key, value, true};
+  ++memo_count_;
 }
 
 double FragmentationModel::Compute(const core::Node& node, const core::NodeState& state) const {

@@ -18,7 +18,6 @@
 
 #include <cstdint>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include "core/cluster.h"
@@ -55,7 +54,7 @@ class FragmentationModel {
   // Frag(node) in milli-GPU.
   double Fragmentation(const core::Node& node, const core::NodeState& state) const;
   const std::vector<TargetType>& target() const { return target_; }
-  std::size_t memo_size() const { return memo_.size(); }
+  std::size_t memo_size() const { return memo_count_; }
 
  private:
   struct Key {
@@ -72,8 +71,16 @@ class FragmentationModel {
   Key MakeKey(const core::Node& node, const core::NodeState& state) const;
 
   std::vector<TargetType> target_;
-  mutable std::unordered_map<Key, double, KeyHash> memo_;  // a cache of a pure function
-  mutable std::unordered_map<Key, double, KeyHash> stranded_memo_;  // a cache of a pure function
+  // The memo: an open-addressing table (linear probing, grown at half load).
+  struct Slot {
+    Key key;
+    double value;
+    bool used;
+  };
+  const double* Find(const Key& key, std::size_t hash) const;
+  void Insert(const Key& key, std::size_t hash, double value) const;
+  mutable std::vector<Slot> memo_;  // a cache of a pure function
+  mutable std::size_t memo_count_ = 0;
 };
 
 }  // namespace gpool::sched

@@ -43,6 +43,9 @@ struct ScoreInput {
   const core::Workload& workload;
   Candidate candidate;
   const FragmentationModel* fragmentation;  // nullptr when the policy needs none
+  // Per-node scratch shared by the candidates of one node: a plugin may cache a value that
+  // depends on `before` only (NaN = not computed yet).
+  double* before_fragmentation;
 };
 
 // A score plugin: a type with a name and a pure Score in [0, 100].

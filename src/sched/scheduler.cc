@@ -101,8 +101,13 @@ void ListCandidates(const Node& node, const NodeState& st, const Workload& w, Sl
         const DeviceState& d = st.devices[static_cast<size_t>(fit[static_cast<size_t>(i)])];
         return kind == SliceKind::kMig ? d.mig.LegalPlacementCount(*g.mig) : d.free_milli;
       };
+      int best_tightness = tightness(0);
       for (int i = 1; i < nfit; ++i) {
-        if (tightness(i) < tightness(best)) best = i;
+        const int t = tightness(i);
+        if (t < best_tightness) {
+          best = i;
+          best_tightness = t;
+        }
       }
       single(best);
       return;
@@ -129,6 +134,43 @@ void ListCandidates(const Node& node, const NodeState& st, const Workload& w, Sl
       }
       return;
   }
+}
+
+// The state of a node after placing w on candidate c, without building a Binding.
+void ApplyCandidate(const Node& node, const Workload& w, Candidate c, NodeState& st) {
+  st.cpu_free -= w.cpu_milli;
+  st.memory_free -= w.memory_mib;
+  st.workloads += 1;
+  const core::GpuRequest& g = w.gpu;
+  if (!g.NeedsGpu()) return;
+  int tag = 0;
+  for (int j = 0; j < node.gpu_count; ++j) {
+    if ((c.devices & (1u << j)) == 0) continue;
+    Slice s;
+    s.device = j;
+    switch (g.Kind()) {
+      case SliceKind::kWhole:
+        s.kind = SliceKind::kWhole;
+        s.milli = core::kWholeGpuMilli;
+        tag += 1;
+        break;
+      case SliceKind::kShare:
+        s.kind = SliceKind::kShare;
+        s.milli = g.milli_per_gpu;
+        s.memory_mib = g.memory_per_gpu;
+        break;
+      case SliceKind::kMig:
+        s.kind = SliceKind::kMig;
+        s.mig = {*g.mig, c.mig_start};
+        s.milli = core::MigMilli(*g.mig);
+        s.memory_mib = core::MigSliceMemory(*g.mig, node.gpu_memory_mib);
+        tag = 17;
+        break;
+    }
+    core::TakeSlice(st, s);
+  }
+  if (g.Kind() == SliceKind::kWhole) tag = std::min(tag, 16);
+  st.tag_counts[static_cast<size_t>(tag)] += 1;
 }
 
 Binding MakeBinding(const Node& node, int node_index, const Workload& w, Candidate c) {
@@ -269,19 +311,19 @@ Choice ChooseNode(const core::ClusterState& cluster, const Placement& placement,
   }
   // Which feasible nodes to score: all of them, or (max_scored > 0) a window of max_scored
   // consecutive feasible nodes starting at a seeded offset, like Kubernetes' percentageOfNodesToScore.
+  // The window walks the nodes from a seeded offset, wrapping, until max_scored feasible ones
+  // are found; within it snapshot order still breaks ties.
   std::vector<int> window;
-  if (max_scored > 0) {
-    std::vector<int> all;
-    for (int i = 0; i < cluster.size(); ++i) {
-      if (feasible(i)) all.push_back(i);
+  if (max_scored > 0 && cluster.size() > max_scored) {
+    const int n = cluster.size();
+    const int offset = static_cast<int>(rng.Uniform(static_cast<std::uint64_t>(n)));
+    for (int k = 0; k < n && static_cast<int>(window.size()) < max_scored; ++k) {
+      const int i = (offset + k) % n;
+      if (feasible(i)) window.push_back(i);
     }
-    if (static_cast<int>(all.size()) > max_scored) {
-      const auto offset = static_cast<size_t>(rng.Uniform(all.size()));
-      for (int k = 0; k < max_scored; ++k) window.push_back(all[(offset + static_cast<size_t>(k)) % all.size()]);
-      std::sort(window.begin(), window.end());
-    } else {
-      window = std::move(all);
-    }
+    std::sort(window.begin(), window.end());
+  } else {
+    max_scored = 0;
   }
   const int count = max_scored > 0 ? static_cast<int>(window.size()) : cluster.size();
   for (int k = 0; k < count; ++k) {
@@ -290,11 +332,12 @@ Choice ChooseNode(const core::ClusterState& cluster, const Placement& placement,
     const Node& node = cluster.node(i);
     const NodeState& st = at(i);
     ListCandidates(node, st, w, policy.selector, rng, cands);
+    double before_frag = std::numeric_limits<double>::quiet_NaN();
     for (int c = 0; c < cands.size; ++c) {
       const Candidate cand = cands.items[static_cast<size_t>(c)];
       NodeState after = st;
-      core::ApplyBinding(after, MakeBinding(node, i, w, cand));
-      const ScoreInput in{node, st, after, w, cand, frag};
+      ApplyCandidate(node, w, cand, after);
+      const ScoreInput in{node, st, after, w, cand, frag, &before_frag};
       double score = 0;
       for (const auto& [fn, weight] : scorers) score += weight * fn(in);
       if (score > best.score) {
@@ -487,11 +530,12 @@ std::vector<Action> Scheduler::PlanMoves(const Snapshot& snapshot, Placement& pl
       const Node& node = cluster.node(mp.node);
       CandidateList cands;
       ListCandidates(node, placement.At(mp.node), w, policy_->selector, rng, cands);
+      double before_frag = std::numeric_limits<double>::quiet_NaN();
       for (int c = 0; c < cands.size; ++c) {
         const Candidate cand = cands.items[static_cast<size_t>(c)];
         NodeState after = placement.At(mp.node);
-        core::ApplyBinding(after, MakeBinding(node, mp.node, w, cand));
-        const ScoreInput in{node, placement.At(mp.node), after, w, cand, fragmentation_.get()};
+        ApplyCandidate(node, w, cand, after);
+        const ScoreInput in{node, placement.At(mp.node), after, w, cand, fragmentation_.get(), &before_frag};
         double score = 0;
         for (const auto& [fn, weight] : scorers_) score += weight * fn(in);
         if (score > home.score) home = {mp.node, cand, score};

@@ -77,7 +77,10 @@ double GpuClusteringScore::Score(const ScoreInput& in) {
 }
 
 double FgdScore::Score(const ScoreInput& in) {
-  const double before = in.fragmentation->Fragmentation(in.node, in.before);
+  if (std::isnan(*in.before_fragmentation)) {
+    *in.before_fragmentation = in.fragmentation->Fragmentation(in.node, in.before);
+  }
+  const double before = *in.before_fragmentation;
   const double after = in.fragmentation->Fragmentation(in.node, in.after);
   return Trunc(Sigmoid((before - after) / 1000) * 100);
 }
@@ -87,6 +90,7 @@ double CpuBalanceScore::Score(const ScoreInput& in) {
   // 100 when the node keeps at least its proportional CPU for what GPU remains.
   const core::NodeState& a = in.after;
   if (a.gpu_count == 0 || in.node.cpu_milli == 0) return 50;
+  // (free GPU after = free before minus what the candidate takes)
   const double gpu_free = static_cast<double>(a.FreeGpuMilli()) / (a.gpu_count * 1000.0);
   const double cpu_free = static_cast<double>(a.cpu_free) / static_cast<double>(in.node.cpu_milli);
   if (gpu_free == 0) return 100;
