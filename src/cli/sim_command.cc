@@ -247,8 +247,10 @@ int RunCompareCommand(const CompareArgs& args) {
   std::vector<const sim::FillResult*> ptrs;
   for (const auto& r : results) ptrs.push_back(&r);
   if (!WriteFile(args.out + "/fill.svg", sim::FillResultSvg(ptrs))) return 1;
+  if (!WriteFile(args.out + "/fill-zoom.svg", sim::FillResultSvg(ptrs, /*zoom=*/true))) return 1;
   if (!WriteFile(args.out + "/fill.json", doc.dump(2) + "\n")) return 1;
-  std::printf("wrote %s/fill.svg and %s/fill.json\n", args.out.c_str(), args.out.c_str());
+  std::printf("wrote %s/fill.svg, %s/fill-zoom.svg and %s/fill.json\n", args.out.c_str(), args.out.c_str(),
+              args.out.c_str());
   if (!published.ok()) std::printf("(published results not found: %s)\n", published.status().message().c_str());
   return 0;
 }
@@ -288,7 +290,7 @@ void AddSimCommand(CLI::App& app, int* exit_code) {
       ->capture_default_str()
       ->check(CLI::Range(0, 64));
   compare->add_option("--threads", cmp->threads, "seeds simulated in parallel")->capture_default_str()->check(CLI::Range(1, 64));
-  compare->add_option("--out", cmp->out, "folder for fill.svg and fill.json")->capture_default_str();
+  compare->add_option("--out", cmp->out, "folder for fill.svg, fill-zoom.svg and fill.json")->capture_default_str();
   compare->callback([cmp, exit_code] { *exit_code = RunCompareCommand(*cmp); });
 }
 

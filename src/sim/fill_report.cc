@@ -83,15 +83,16 @@ std::string FillSummaryTable(const FillResult& result, const FillOptions& option
   return out;
 }
 
-std::string FillResultSvg(const std::vector<const FillResult*>& results) {
+std::string FillResultSvg(const std::vector<const FillResult*>& results, bool zoom) {
   LinePlot plot;
   plot.title = "GPU allocation as workload arrives (openb fill, mean over seeds)";
   plot.x_label = "arrived workload, % of GPU capacity";
   plot.y_label = "GPUs allocated, %";
-  plot.x_min = 0;
+  plot.x_min = zoom ? 70 : 0;
   plot.x_max = 130;
-  plot.y_min = 0;
+  plot.y_min = zoom ? 80 : 0;
   plot.y_max = 100;
+  if (zoom) plot.title += ", zoomed";
   for (const FillResult* r : results) {
     PlotSeries s;
     s.label = r->policy;

@@ -17,6 +17,7 @@ namespace gpool::sim {
 
 nlohmann::json FillResultJson(const FillResult& result, const FillOptions& options, double wall_seconds);
 std::string FillSummaryTable(const FillResult& result, const FillOptions& options);
-std::string FillResultSvg(const std::vector<const FillResult*>& results);
+// zoom: only 70..130 % arrived and 80..100 % allocated, where the policies differ.
+std::string FillResultSvg(const std::vector<const FillResult*>& results, bool zoom = false);
 
 }  // namespace gpool::sim
