@@ -29,6 +29,7 @@ struct FillArgs {
   std::string seeds;
   double inflate = 1.3;
   int migrate = 0;
+  int threads = 2;
   std::string json_out;
   std::string svg_out;
 };
@@ -80,6 +81,7 @@ int RunFillCommand(const FillArgs& args) {
   options.policy = args.policy;
   options.inflate = args.inflate;
   options.migrate = args.migrate;
+  options.threads = args.threads;
   if (!args.seeds.empty()) {
     auto seeds = ParseSeedRange(args.seeds);
     if (!seeds.ok()) {
@@ -274,6 +276,9 @@ void AddSimCommand(CLI::App& app, int* exit_code) {
   fill->add_option("--migrate", args->migrate, "moves the scheduler may plan to make room for a pod (0 = off)")
       ->capture_default_str()
       ->check(CLI::Range(0, 64));
+  fill->add_option("--threads", args->threads, "seeds simulated in parallel (results do not depend on it)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 64));
   fill->add_option("--json", args->json_out, "write results as JSON to this file");
   fill->add_option("--svg", args->svg_out, "write the allocation curve as SVG to this file");
   fill->callback([args, exit_code] { *exit_code = RunFillCommand(*args); });
