@@ -136,40 +136,45 @@ void ListCandidates(const Node& node, const NodeState& st, const Workload& w, Sl
   }
 }
 
-// The state of a node after placing w on candidate c, without building a Binding.
+// The slice that candidate c gives request g on device j of node.
+Slice MakeSlice(const Node& node, const core::GpuRequest& g, int j, Candidate c) {
+  Slice s;
+  s.device = j;
+  s.kind = g.Kind();
+  switch (s.kind) {
+    case SliceKind::kWhole:
+      s.milli = core::kWholeGpuMilli;
+      break;
+    case SliceKind::kShare:
+      s.milli = g.milli_per_gpu;
+      s.memory_mib = g.memory_per_gpu;
+      break;
+    case SliceKind::kMig:
+      s.mig = {*g.mig, c.mig_start};
+      s.milli = core::MigMilli(*g.mig);
+      s.memory_mib = core::MigSliceMemory(*g.mig, node.gpu_memory_mib);
+      break;
+  }
+  return s;
+}
+
+// The state of a node after placing w on candidate c, without building a Binding (no allocation:
+// this runs for every candidate). Same effect as core::ApplyBinding(st, MakeBinding(...)).
 void ApplyCandidate(const Node& node, const Workload& w, Candidate c, NodeState& st) {
   st.cpu_free -= w.cpu_milli;
   st.memory_free -= w.memory_mib;
   st.workloads += 1;
   const core::GpuRequest& g = w.gpu;
   if (!g.NeedsGpu()) return;
-  int tag = 0;
+  int devices = 0;
   for (int j = 0; j < node.gpu_count; ++j) {
     if ((c.devices & (1u << j)) == 0) continue;
-    Slice s;
-    s.device = j;
-    switch (g.Kind()) {
-      case SliceKind::kWhole:
-        s.kind = SliceKind::kWhole;
-        s.milli = core::kWholeGpuMilli;
-        tag += 1;
-        break;
-      case SliceKind::kShare:
-        s.kind = SliceKind::kShare;
-        s.milli = g.milli_per_gpu;
-        s.memory_mib = g.memory_per_gpu;
-        break;
-      case SliceKind::kMig:
-        s.kind = SliceKind::kMig;
-        s.mig = {*g.mig, c.mig_start};
-        s.milli = core::MigMilli(*g.mig);
-        s.memory_mib = core::MigSliceMemory(*g.mig, node.gpu_memory_mib);
-        tag = 17;
-        break;
-    }
-    core::TakeSlice(st, s);
+    core::TakeSlice(st, MakeSlice(node, g, j, c));
+    ++devices;
   }
-  if (g.Kind() == SliceKind::kWhole) tag = std::min(tag, 16);
+  int tag = 0;  // as core::WorkloadTag
+  if (g.Kind() == SliceKind::kWhole) tag = std::min(devices, 16);
+  if (g.Kind() == SliceKind::kMig) tag = 17;
   st.tag_counts[static_cast<size_t>(tag)] += 1;
 }
 
@@ -179,30 +184,9 @@ Binding MakeBinding(const Node& node, int node_index, const Workload& w, Candida
   b.node = node_index;
   b.cpu_milli = w.cpu_milli;
   b.memory_mib = w.memory_mib;
-  const core::GpuRequest& g = w.gpu;
-  if (!g.NeedsGpu()) return b;
+  if (!w.gpu.NeedsGpu()) return b;
   for (int j = 0; j < node.gpu_count; ++j) {
-    if ((c.devices & (1u << j)) == 0) continue;
-    Slice s;
-    s.device = j;
-    switch (g.Kind()) {
-      case SliceKind::kWhole:
-        s.kind = SliceKind::kWhole;
-        s.milli = core::kWholeGpuMilli;
-        break;
-      case SliceKind::kShare:
-        s.kind = SliceKind::kShare;
-        s.milli = g.milli_per_gpu;
-        s.memory_mib = g.memory_per_gpu;
-        break;
-      case SliceKind::kMig:
-        s.kind = SliceKind::kMig;
-        s.mig = {*g.mig, c.mig_start};
-        s.milli = core::MigMilli(*g.mig);
-        s.memory_mib = core::MigSliceMemory(*g.mig, node.gpu_memory_mib);
-        break;
-    }
-    b.slices.push_back(s);
+    if ((c.devices & (1u << j)) != 0) b.slices.push_back(MakeSlice(node, w.gpu, j, c));
   }
   return b;
 }
