@@ -13,6 +13,7 @@
 
 #include "core/random.h"
 #include "sched/scheduler.h"
+#include "sim/allocation_bound.h"
 #include "sim/locked_waste_bound.h"
 
 namespace gpool::sim {
@@ -187,6 +188,9 @@ Result<FillRun> RunFillSeed(const OpenbWorkload& trace, const FillOptions& optio
   const std::size_t prefix = run.first_failure < 0 ? arrived.size() : static_cast<std::size_t>(run.first_failure);
   run.locked_waste_bound =
       LockedWasteBound(std::span<const core::Workload>(arrived.data(), prefix), arrived, capacity).bound_percent;
+  auto relaxation = UpperBoundAllocation(trace.nodes, arrived);
+  if (!relaxation.ok()) return relaxation.status();
+  run.relaxation_bound = relaxation->bound_percent;
   run.arrived_milli = arrived_milli;
   return run;
 }

@@ -40,6 +40,7 @@ struct FillRun {
   std::int64_t arrived_milli = 0;
   std::int64_t first_failure = -1;        // index of the first pod turned away (-1: none)
   double locked_waste_bound = 100;        // see locked_waste_bound.h, prefix = pods before it
+  double relaxation_bound = 100;          // LP relaxation over all arrivals (allocation_bound.h)
 };
 
 struct FillResult {

@@ -53,6 +53,7 @@ nlohmann::json FillResultJson(const FillResult& result, const FillOptions& optio
                         {"moved_gpu_milli", r.moved_milli},
                         {"first_failure", r.first_failure},
                         {"locked_waste_bound", r.locked_waste_bound},
+                        {"relaxation_bound", r.relaxation_bound},
                         {"allocation_at_130", std::isnan(last) ? nlohmann::json(nullptr) : nlohmann::json(last)}});
   }
   j["per_seed"] = per_seed;
@@ -67,12 +68,12 @@ std::string FillSummaryTable(const FillResult& result, const FillOptions& option
                 result.policy.c_str(), static_cast<long long>(result.total_gpus), options.inflate, options.migrate,
                 result.runs.size());
   out += line;
-  out += "seed   arrivals  failed  moves  alloc@100%  alloc@130%  locked-waste bound\n";
+  out += "seed   arrivals  failed  moves  alloc@100%  alloc@130%  bounds: LP relaxation, locked waste\n";
   for (const FillRun& r : result.runs) {
-    std::snprintf(line, sizeof line, "%-6llu %8lld  %6lld  %5lld  %9.2f%%  %9.2f%%  %17.2f%%\n",
+    std::snprintf(line, sizeof line, "%-6llu %8lld  %6lld  %5lld  %9.2f%%  %9.2f%%  %14.2f%% %12.2f%%\n",
                   static_cast<unsigned long long>(r.seed), static_cast<long long>(r.arrivals),
                   static_cast<long long>(r.failed_pods), static_cast<long long>(r.moves), r.allocation[100],
-                  r.allocation.back(), r.locked_waste_bound);
+                  r.allocation.back(), r.relaxation_bound, r.locked_waste_bound);
     out += line;
   }
   if (result.runs.size() > 1) {
