@@ -341,6 +341,7 @@ std::vector<Action> Scheduler::Decide(const Snapshot& snapshot) {
   const core::ClusterState& cluster = *snapshot.cluster;
   Placement placement(cluster);
   std::vector<Action> actions;
+  std::vector<bool> moved;  // entries of snapshot.placed moved by this decision
   for (size_t p = 0; p < snapshot.pending.size(); ++p) {
     const Workload& w = snapshot.pending[p];
     core::DeterministicRng rng(core::MixSeed(snapshot.seed, p));
@@ -356,7 +357,8 @@ std::vector<Action> Scheduler::Decide(const Snapshot& snapshot) {
       continue;
     }
     if (config_.max_moves > 0) {
-      std::vector<Action> plan = PlanMoves(snapshot, placement, w, rng);
+      if (moved.empty()) moved.assign(snapshot.placed.size(), false);
+      std::vector<Action> plan = PlanMoves(snapshot, placement, w, rng, moved);
       for (Action& a : plan) actions.push_back(std::move(a));
     }
   }
@@ -456,12 +458,12 @@ bool PlanNode(const Node& node, NodeState st, const Workload& w, const std::vect
 }  // namespace
 
 std::vector<Action> Scheduler::PlanMoves(const Snapshot& snapshot, Placement& placement, const Workload& w,
-                                         core::DeterministicRng& rng) {
+                                         core::DeterministicRng& rng, std::vector<bool>& moved) {
   const core::ClusterState& cluster = placement.cluster();
   std::vector<std::vector<int>> by_node(static_cast<size_t>(cluster.size()));
   for (size_t v = 0; v < snapshot.placed.size(); ++v) {
     const PlacedWorkload& pw = snapshot.placed[v];
-    if (pw.workload->movable) by_node[static_cast<size_t>(pw.binding.node)].push_back(static_cast<int>(v));
+    if (pw.workload->movable && !moved[v]) by_node[static_cast<size_t>(pw.binding.node)].push_back(static_cast<int>(v));
   }
   std::vector<MovePlan> plans;
   MovePlan plan;
@@ -548,6 +550,7 @@ std::vector<Action> Scheduler::PlanMoves(const Snapshot& snapshot, Placement& pl
       out.push_back(std::move(a));
     }
     if (ok) {
+      for (int v : mp.victims) moved[static_cast<size_t>(v)] = true;
       Action bind;
       bind.kind = ActionKind::kBind;
       bind.workload = w.id;

@@ -80,8 +80,9 @@ class Scheduler {
   class Placement;
   Scheduler(Config config, const PolicySpec* policy);
   // Moves of at most config_.max_moves placed workloads that let w bind; empty if none found.
+  // `moved` marks entries of snapshot.placed already moved by this decision (not moved again).
   std::vector<Action> PlanMoves(const Snapshot& snapshot, Placement& placement, const core::Workload& w,
-                                core::DeterministicRng& rng);
+                                core::DeterministicRng& rng, std::vector<bool>& moved);
 
   Config config_;
   const PolicySpec* policy_;
