@@ -29,6 +29,7 @@ struct FillArgs {
   std::string seeds;
   double inflate = 1.3;
   int migrate = 0;
+  int max_scored_nodes = 0;
   int threads = 2;
   std::string json_out;
   std::string svg_out;
@@ -82,6 +83,7 @@ int RunFillCommand(const FillArgs& args) {
   options.inflate = args.inflate;
   options.migrate = args.migrate;
   options.threads = args.threads;
+  options.max_scored_nodes = args.max_scored_nodes;
   if (!args.seeds.empty()) {
     auto seeds = ParseSeedRange(args.seeds);
     if (!seeds.ok()) {
@@ -276,6 +278,10 @@ void AddSimCommand(CLI::App& app, int* exit_code) {
   fill->add_option("--migrate", args->migrate, "moves the scheduler may plan to make room for a pod (0 = off)")
       ->capture_default_str()
       ->check(CLI::Range(0, 64));
+  fill->add_option("--max-scored-nodes", args->max_scored_nodes,
+                   "score at most this many feasible nodes per pod (0 = all; large pools trade quality for speed)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1000000));
   fill->add_option("--threads", args->threads, "seeds simulated in parallel (results do not depend on it)")
       ->capture_default_str()
       ->check(CLI::Range(1, 64));

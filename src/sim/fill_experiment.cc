@@ -104,6 +104,7 @@ Result<FillRun> RunFillSeed(const OpenbWorkload& trace, const FillOptions& optio
   sched::Config config;
   config.policy = options.policy;
   config.max_moves = options.migrate;
+  config.max_scored_nodes = options.max_scored_nodes;
   config.target = sched::BuildTargetWorkload(trace.types, kTargetCoverage);
   auto scheduler = sched::Scheduler::Create(config);
   if (!scheduler.ok()) return scheduler.status();

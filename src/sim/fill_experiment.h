@@ -26,6 +26,7 @@ struct FillOptions {
   std::vector<std::uint64_t> seeds = {42};
   double inflate = 1.3;   // arrive until this multiple of the cluster's GPU capacity
   int migrate = 0;        // moves the scheduler may plan per failing pod
+  int max_scored_nodes = 0;  // sched::Config::max_scored_nodes (0: score every feasible node)
   int threads = 1;        // seeds run concurrently on this many threads (results do not change)
 };
 
