@@ -62,14 +62,16 @@ int main(int argc, char** argv) {
       t.push_back(Seconds(start));
       if (!run.ok()) return 1;
     }
-    std::printf("one fill run (default, seed 42, %s): median %.3f s of %d\n", policy, Median(t), repeat);
+    std::printf("one fill run (default, seed 42, %s): median %.3f s of %d\n", policy, Median(t),
+                repeat);
     std::printf("RESULT bench=fill_one_run policy=%s seconds=%.3f\n", policy, Median(t));
   }
 
   std::vector<double> grid;
   for (int r = 0; r < std::max(1, repeat / 2); ++r) {
     const auto start = std::chrono::steady_clock::now();
-    for (const char* policy : {"random", "dot-product", "gpu-clustering", "gpu-packing", "best-fit", "fgd"}) {
+    for (const char* policy :
+         {"random", "dot-product", "gpu-clustering", "gpu-packing", "best-fit", "fgd"}) {
       FillOptions o;
       o.policy = policy;
       o.seeds = {42, 43, 44, 45, 46, 47, 48, 49, 50, 51};
@@ -79,8 +81,9 @@ int main(int argc, char** argv) {
     }
     grid.push_back(Seconds(start));
   }
-  std::printf("six policies x 10 seeds (default, %d thread(s)): median %.2f s of %zu\n", threads, Median(grid),
-              grid.size());
-  std::printf("RESULT bench=fill_six_policies_ten_seeds threads=%d seconds=%.2f\n", threads, Median(grid));
+  std::printf("six policies x 10 seeds (default, %d thread(s)): median %.2f s of %zu\n", threads,
+              Median(grid), grid.size());
+  std::printf("RESULT bench=fill_six_policies_ten_seeds threads=%d seconds=%.2f\n", threads,
+              Median(grid));
   return 0;
 }

@@ -3,7 +3,8 @@
 #include "cli/commands.h"
 
 int main(int argc, char** argv) {
-  CLI::App app{"gpool: one pool for the GPUs you own (whole, MIG and shared slices, tenants, moves)"};
+  CLI::App app{
+      "gpool: one pool for the GPUs you own (whole, MIG and shared slices, tenants, moves)"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "gpool 0.1.0");
   int exit_code = 0;

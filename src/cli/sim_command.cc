@@ -2,13 +2,13 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <cstdlib>
-#include <filesystem>
-#include <sstream>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <string>
 
 #include "cli/commands.h"
@@ -42,12 +42,14 @@ Result<std::vector<std::uint64_t>> ParseSeedRange(const std::string& text) {
     std::size_t used_a = 0, used_b = 0;
     const std::string a = text.substr(0, dash), b = text.substr(dash + 1);
     const std::uint64_t lo = std::stoull(a, &used_a), hi = std::stoull(b, &used_b);
-    if (used_a != a.size() || used_b != b.size() || hi < lo || hi - lo > 100000) throw std::invalid_argument("");
+    if (used_a != a.size() || used_b != b.size() || hi < lo || hi - lo > 100000)
+      throw std::invalid_argument("");
     std::vector<std::uint64_t> out;
     for (std::uint64_t s = lo; s <= hi; ++s) out.push_back(s);
     return out;
   } catch (const std::exception&) {
-    return Status::InvalidArgument("--seeds expects A-B with A <= B (e.g. 42-51), got '" + text + "'");
+    return Status::InvalidArgument("--seeds expects A-B with A <= B (e.g. 42-51), got '" + text +
+                                   "'");
   }
 }
 
@@ -98,7 +100,8 @@ int RunFillCommand(const FillArgs& args) {
   const auto start = std::chrono::steady_clock::now();
   auto progress = [&](std::size_t done, std::size_t total) {
     if (!tty || total < 2) return;
-    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const double s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     std::fprintf(stderr, "\r%s: seed %zu/%zu done, %.1f s", args.policy.c_str(), done, total, s);
     if (done == total) std::fprintf(stderr, "\n");
   };
@@ -107,10 +110,12 @@ int RunFillCommand(const FillArgs& args) {
     std::fprintf(stderr, "gpool: %s\n", result.status().message().c_str());
     return 2;
   }
-  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double wall =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::printf("%s", sim::FillSummaryTable(*result, options).c_str());
   std::printf("wall time: %.2f s\n", wall);
-  if (!args.json_out.empty() && !WriteFile(args.json_out, sim::FillResultJson(*result, options, wall).dump(2) + "\n")) {
+  if (!args.json_out.empty() &&
+      !WriteFile(args.json_out, sim::FillResultJson(*result, options, wall).dump(2) + "\n")) {
     return 1;
   }
   if (!args.svg_out.empty() && !WriteFile(args.svg_out, sim::FillResultSvg({&*result}))) return 1;
@@ -124,7 +129,8 @@ std::string DefaultTraceDir() {
   std::error_code ec;
   const std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", ec);
   if (!ec) {
-    for (std::filesystem::path p = exe.parent_path(); !p.empty() && p != p.root_path(); p = p.parent_path()) {
+    for (std::filesystem::path p = exe.parent_path(); !p.empty() && p != p.root_path();
+         p = p.parent_path()) {
       const auto candidate = p.parent_path() / "shared" / "traces";
       if (std::filesystem::exists(candidate / "openb", ec)) return candidate.string();
     }
@@ -158,7 +164,8 @@ int RunCompareCommand(const CompareArgs& args) {
   const std::string pods_path = dir + "/openb/openb_pod_list_" + args.workload + ".csv";
   auto nodes = sim::ReadOpenbNodes(nodes_path);
   if (!nodes.ok()) {
-    std::fprintf(stderr, "gpool: %s\n(set --traces DIR or GPOOL_TRACES to the folder holding openb/)\n",
+    std::fprintf(stderr,
+                 "gpool: %s\n(set --traces DIR or GPOOL_TRACES to the folder holding openb/)\n",
                  nodes.status().message().c_str());
     return 2;
   }
@@ -205,10 +212,12 @@ int RunCompareCommand(const CompareArgs& args) {
     return 1;
   }
   const bool tty = isatty(STDERR_FILENO) != 0;
-  std::printf("openb fill experiment, workload '%s', %zu nodes, seeds %s, arrivals up to 130%% of GPU capacity\n",
-              args.workload.c_str(), trace->nodes.size(), args.seeds.c_str());
-  std::printf("%-22s %10s %10s %8s %8s %8s %8s\n", "policy", "alloc@130", "published", "delta", "failed",
-              "moves", "seconds");
+  std::printf(
+      "openb fill experiment, workload '%s', %zu nodes, seeds %s, arrivals up to 130%% of GPU "
+      "capacity\n",
+      args.workload.c_str(), trace->nodes.size(), args.seeds.c_str());
+  std::printf("%-22s %10s %10s %8s %8s %8s %8s\n", "policy", "alloc@130", "published", "delta",
+              "failed", "moves", "seconds");
   std::vector<sim::FillResult> results;
   nlohmann::json doc = nlohmann::json::array();
   for (Row& row : rows) {
@@ -223,11 +232,13 @@ int RunCompareCommand(const CompareArgs& args) {
       std::fprintf(stderr, "gpool: %s\n", result.status().message().c_str());
       return 1;
     }
-    const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const double wall =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     result->policy = row.label;
     const double ours = result->mean_allocation.back();
     double pub = std::nan("");
-    if (published.ok() && row.options.migrate == 0) pub = published->Mean(args.workload, row.options.policy, 130);
+    if (published.ok() && row.options.migrate == 0)
+      pub = published->Mean(args.workload, row.options.policy, 130);
     double failed = 0, moves = 0;
     for (const auto& r : result->runs) {
       failed += static_cast<double>(r.failed_pods);
@@ -236,10 +247,11 @@ int RunCompareCommand(const CompareArgs& args) {
     failed /= static_cast<double>(result->runs.size());
     moves /= static_cast<double>(result->runs.size());
     if (std::isnan(pub)) {
-      std::printf("%-22s %9.2f%% %10s %8s %8.1f %8.1f %8.2f\n", row.label.c_str(), ours, "-", "-", failed, moves, wall);
-    } else {
-      std::printf("%-22s %9.2f%% %9.2f%% %+8.2f %8.1f %8.1f %8.2f\n", row.label.c_str(), ours, pub, ours - pub,
+      std::printf("%-22s %9.2f%% %10s %8s %8.1f %8.1f %8.2f\n", row.label.c_str(), ours, "-", "-",
                   failed, moves, wall);
+    } else {
+      std::printf("%-22s %9.2f%% %9.2f%% %+8.2f %8.1f %8.1f %8.2f\n", row.label.c_str(), ours, pub,
+                  ours - pub, failed, moves, wall);
     }
     std::fflush(stdout);
     nlohmann::json j = sim::FillResultJson(*result, row.options, wall);
@@ -253,9 +265,10 @@ int RunCompareCommand(const CompareArgs& args) {
   if (!WriteFile(args.out + "/fill.svg", sim::FillResultSvg(ptrs))) return 1;
   if (!WriteFile(args.out + "/fill-zoom.svg", sim::FillResultSvg(ptrs, /*zoom=*/true))) return 1;
   if (!WriteFile(args.out + "/fill.json", doc.dump(2) + "\n")) return 1;
-  std::printf("wrote %s/fill.svg, %s/fill-zoom.svg and %s/fill.json\n", args.out.c_str(), args.out.c_str(),
-              args.out.c_str());
-  if (!published.ok()) std::printf("(published results not found: %s)\n", published.status().message().c_str());
+  std::printf("wrote %s/fill.svg, %s/fill-zoom.svg and %s/fill.json\n", args.out.c_str(),
+              args.out.c_str(), args.out.c_str());
+  if (!published.ok())
+    std::printf("(published results not found: %s)\n", published.status().message().c_str());
   return 0;
 }
 
@@ -265,24 +278,32 @@ void AddSimCommand(CLI::App& app, int* exit_code) {
   CLI::App* sim = app.add_subcommand("sim", "Simulate the scheduler on real cluster traces");
   sim->require_subcommand(1);
   auto args = std::make_shared<FillArgs>();
-  CLI::App* fill = sim->add_subcommand(
-      "fill", "Openb fill experiment: pods arrive until 130% of GPU capacity is requested; report allocation");
-  fill->add_option("--nodes", args->nodes, "openb node list CSV (openb_node_list_gpu_node.csv)")->required();
-  fill->add_option("--pods", args->pods, "openb pod list CSV (openb_pod_list_<workload>.csv)")->required();
-  fill->add_option("--policy", args->policy, "placement policy: " + sched::PolicyNames())->capture_default_str();
+  CLI::App* fill = sim->add_subcommand("fill",
+                                       "Openb fill experiment: pods arrive until 130% of GPU "
+                                       "capacity is requested; report allocation");
+  fill->add_option("--nodes", args->nodes, "openb node list CSV (openb_node_list_gpu_node.csv)")
+      ->required();
+  fill->add_option("--pods", args->pods, "openb pod list CSV (openb_pod_list_<workload>.csv)")
+      ->required();
+  fill->add_option("--policy", args->policy, "placement policy: " + sched::PolicyNames())
+      ->capture_default_str();
   auto* seed = fill->add_option("--seed", args->seed, "one seed")->capture_default_str();
-  fill->add_option("--seeds", args->seeds, "a range of seeds A-B (e.g. 42-51); means are reported")->excludes(seed);
+  fill->add_option("--seeds", args->seeds, "a range of seeds A-B (e.g. 42-51); means are reported")
+      ->excludes(seed);
   fill->add_option("--inflate", args->inflate, "arrive until this multiple of GPU capacity")
       ->capture_default_str()
       ->check(CLI::Range(0.01, 10.0));
-  fill->add_option("--migrate", args->migrate, "moves the scheduler may plan to make room for a pod (0 = off)")
+  fill->add_option("--migrate", args->migrate,
+                   "moves the scheduler may plan to make room for a pod (0 = off)")
       ->capture_default_str()
       ->check(CLI::Range(0, 64));
   fill->add_option("--max-scored-nodes", args->max_scored_nodes,
-                   "score at most this many feasible nodes per pod (0 = all; large pools trade quality for speed)")
+                   "score at most this many feasible nodes per pod (0 = all; large pools trade "
+                   "quality for speed)")
       ->capture_default_str()
       ->check(CLI::Range(0, 1000000));
-  fill->add_option("--threads", args->threads, "seeds simulated in parallel (results do not depend on it)")
+  fill->add_option("--threads", args->threads,
+                   "seeds simulated in parallel (results do not depend on it)")
       ->capture_default_str()
       ->check(CLI::Range(1, 64));
   fill->add_option("--json", args->json_out, "write results as JSON to this file");
@@ -291,17 +312,27 @@ void AddSimCommand(CLI::App& app, int* exit_code) {
 
   auto cmp = std::make_shared<CompareArgs>();
   CLI::App* compare = sim->add_subcommand(
-      "compare", "Run the fill experiment for several policies side by side with the published results");
-  compare->add_option("--traces", cmp->traces, "folder holding openb/ (default: $GPOOL_TRACES or ../shared/traces)");
-  compare->add_option("--workload", cmp->workload, "openb pod list variant (default, gpushare100, multigpu20, ...)")
+      "compare",
+      "Run the fill experiment for several policies side by side with the published results");
+  compare->add_option("--traces", cmp->traces,
+                      "folder holding openb/ (default: $GPOOL_TRACES or ../shared/traces)");
+  compare
+      ->add_option("--workload", cmp->workload,
+                   "openb pod list variant (default, gpushare100, multigpu20, ...)")
       ->capture_default_str();
-  compare->add_option("--policies", cmp->policies, "comma-separated policies")->capture_default_str();
+  compare->add_option("--policies", cmp->policies, "comma-separated policies")
+      ->capture_default_str();
   compare->add_option("--seeds", cmp->seeds, "seed range A-B")->capture_default_str();
-  compare->add_option("--migrate", cmp->migrate, "also run gpool with this many moves per failing pod (0 = skip)")
+  compare
+      ->add_option("--migrate", cmp->migrate,
+                   "also run gpool with this many moves per failing pod (0 = skip)")
       ->capture_default_str()
       ->check(CLI::Range(0, 64));
-  compare->add_option("--threads", cmp->threads, "seeds simulated in parallel")->capture_default_str()->check(CLI::Range(1, 64));
-  compare->add_option("--out", cmp->out, "folder for fill.svg, fill-zoom.svg and fill.json")->capture_default_str();
+  compare->add_option("--threads", cmp->threads, "seeds simulated in parallel")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 64));
+  compare->add_option("--out", cmp->out, "folder for fill.svg, fill-zoom.svg and fill.json")
+      ->capture_default_str();
   compare->callback([cmp, exit_code] { *exit_code = RunCompareCommand(*cmp); });
 }
 

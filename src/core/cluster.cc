@@ -9,13 +9,15 @@ namespace gpool::core {
 std::string FormatSlice(const Slice& s, MigFamily family) {
   const std::string dev = "#" + std::to_string(s.device);
   switch (s.kind) {
-    case SliceKind::kWhole: return "whole" + dev;
+    case SliceKind::kWhole:
+      return "whole" + dev;
     case SliceKind::kShare: {
       std::string out = "share" + dev + ":" + std::to_string(s.milli) + "m";
       if (s.memory_mib > 0) out += "/" + std::to_string(s.memory_mib) + "MiB";
       return out;
     }
-    case SliceKind::kMig: return "mig" + dev + ":" + FormatMigPlacement(s.mig, family);
+    case SliceKind::kMig:
+      return "mig" + dev + ":" + FormatMigPlacement(s.mig, family);
   }
   return "?";
 }
@@ -39,7 +41,8 @@ NodeState InitialState(const Node& node) {
   s.memory_free = node.memory_mib;
   s.gpu_count = node.gpu_count;
   for (int j = 0; j < node.gpu_count; ++j) {
-    s.devices[static_cast<size_t>(j)].free_memory_mib = static_cast<std::int32_t>(node.gpu_memory_mib);
+    s.devices[static_cast<size_t>(j)].free_memory_mib =
+        static_cast<std::int32_t>(node.gpu_memory_mib);
   }
   return s;
 }
@@ -66,16 +69,20 @@ bool MayFit(const NodeSummary& s, const Workload& w) {
   if (!g.NeedsGpu()) return true;
   if (s.gpu_count < g.count || !ModelAllowed(g.models, s.model)) return false;
   switch (g.Kind()) {
-    case SliceKind::kWhole: return s.idle_devices >= g.count;
-    case SliceKind::kShare: return s.max_share_milli >= g.milli_per_gpu;
-    case SliceKind::kMig: return s.mig_open_devices > 0;
+    case SliceKind::kWhole:
+      return s.idle_devices >= g.count;
+    case SliceKind::kShare:
+      return s.max_share_milli >= g.milli_per_gpu;
+    case SliceKind::kMig:
+      return s.mig_open_devices > 0;
   }
   return true;
 }
 
 bool DeviceCanHost(const DeviceState& d, const GpuRequest& gpu, MigFamily family, int* mig_start) {
   switch (gpu.Kind()) {
-    case SliceKind::kWhole: return d.Idle();
+    case SliceKind::kWhole:
+      return d.Idle();
     case SliceKind::kShare:
       if (d.InMigMode()) return false;
       if (d.free_milli < gpu.milli_per_gpu) return false;
@@ -152,9 +159,12 @@ ClusterState::ClusterState(std::vector<Node> nodes) : nodes_(std::move(nodes)) {
 int WorkloadTag(const Binding& b) {
   if (b.slices.empty()) return -1;
   switch (b.slices.front().kind) {
-    case SliceKind::kShare: return 0;
-    case SliceKind::kMig: return 17;
-    case SliceKind::kWhole: return static_cast<int>(std::min<size_t>(b.slices.size(), 16));
+    case SliceKind::kShare:
+      return 0;
+    case SliceKind::kMig:
+      return 17;
+    case SliceKind::kWhole:
+      return static_cast<int>(std::min<size_t>(b.slices.size(), 16));
   }
   return -1;
 }
@@ -168,15 +178,19 @@ Status CheckBinding(const Node& node, const NodeState& state, const Binding& b) 
   const MigFamily family = node.gpu_count > 0 ? GetGpuModel(node.model).mig : MigFamily::kNone;
   for (const Slice& s : b.slices) {
     if (s.device < 0 || s.device >= node.gpu_count) {
-      return Status::InvalidArgument("slice names device " + std::to_string(s.device) + " on node " +
-                                     node.name + " which has " + std::to_string(node.gpu_count));
+      return Status::InvalidArgument("slice names device " + std::to_string(s.device) +
+                                     " on node " + node.name + " which has " +
+                                     std::to_string(node.gpu_count));
     }
     const DeviceState& d = next.devices[static_cast<size_t>(s.device)];
     bool fits = false;
     switch (s.kind) {
-      case SliceKind::kWhole: fits = d.Idle(); break;
+      case SliceKind::kWhole:
+        fits = d.Idle();
+        break;
       case SliceKind::kShare:
-        fits = !d.InMigMode() && s.milli > 0 && d.free_milli >= s.milli && d.free_memory_mib >= s.memory_mib;
+        fits = !d.InMigMode() && s.milli > 0 && d.free_milli >= s.milli &&
+               d.free_memory_mib >= s.memory_mib;
         break;
       case SliceKind::kMig:
         fits = family != MigFamily::kNone && d.shares == 0 &&
@@ -185,7 +199,8 @@ Status CheckBinding(const Node& node, const NodeState& state, const Binding& b) 
         break;
     }
     if (!fits) {
-      return Status::Conflict("slice " + FormatSlice(s, family) + " is not free on node " + node.name);
+      return Status::Conflict("slice " + FormatSlice(s, family) + " is not free on node " +
+                              node.name);
     }
     TakeSlice(next, s);
   }
@@ -228,11 +243,13 @@ Status ClusterState::Bind(const Binding& b) {
 
 void ClusterState::Release(const Binding& b) {
   UnapplyBinding(states_[static_cast<size_t>(b.node)], b);
-  summaries_[static_cast<size_t>(b.node)] = Summarize(nodes_[static_cast<size_t>(b.node)], states_[static_cast<size_t>(b.node)]);
+  summaries_[static_cast<size_t>(b.node)] =
+      Summarize(nodes_[static_cast<size_t>(b.node)], states_[static_cast<size_t>(b.node)]);
   for (const Slice& s : b.slices) used_gpu_milli_ -= s.milli;
 }
 
 static_assert(sizeof(DeviceState) <= 16, "DeviceState sits on the hot path: keep it small");
-static_assert(sizeof(NodeSummary) <= 32, "NodeSummary is scanned for every placement: keep it small");
+static_assert(sizeof(NodeSummary) <= 32,
+              "NodeSummary is scanned for every placement: keep it small");
 
 }  // namespace gpool::core

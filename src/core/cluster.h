@@ -26,26 +26,27 @@ inline constexpr int kMaxDevicesPerNode = 16;
 struct NodeLabels {
   std::string site;
   std::string rack;
-  std::int64_t cost_micro_per_gpu_hour = 0;  // price of one GPU-hour in millionths of a currency unit
+  std::int64_t cost_micro_per_gpu_hour =
+      0;  // price of one GPU-hour in millionths of a currency unit
 };
 
 struct Node {
   std::string name;
   Milli cpu_milli = 0;
   MiB memory_mib = 0;
-  int gpu_count = 0;           // <= kMaxDevicesPerNode
-  GpuModelId model = 0;        // meaningful only when gpu_count > 0
-  MiB gpu_memory_mib = 0;      // per device
+  int gpu_count = 0;       // <= kMaxDevicesPerNode
+  GpuModelId model = 0;    // meaningful only when gpu_count > 0
+  MiB gpu_memory_mib = 0;  // per device
   NodeLabels labels;
 };
 
 // One slice of one device given to a workload.
 struct Slice {
   SliceKind kind = SliceKind::kWhole;
-  int device = 0;              // index of the device on its node
-  Milli milli = 0;             // compute taken (whole: 1000; MIG: MigMilli)
-  MiB memory_mib = 0;          // share: memory limit taken (0 = none)
-  MigPlacement mig{};          // kind == kMig only
+  int device = 0;      // index of the device on its node
+  Milli milli = 0;     // compute taken (whole: 1000; MIG: MigMilli)
+  MiB memory_mib = 0;  // share: memory limit taken (0 = none)
+  MigPlacement mig{};  // kind == kMig only
   bool operator==(const Slice&) const = default;
 };
 
@@ -55,8 +56,8 @@ std::string FormatSlice(const Slice& s, MigFamily family);
 struct DeviceState {
   std::int32_t free_milli = kWholeGpuMilli;
   std::int32_t free_memory_mib = 0;
-  MigOccupancy mig;            // non-empty: device is in MIG mode
-  std::uint8_t shares = 0;     // number of share slices on it
+  MigOccupancy mig;         // non-empty: device is in MIG mode
+  std::uint8_t shares = 0;  // number of share slices on it
 
   bool Idle() const { return free_milli == kWholeGpuMilli && shares == 0 && mig.Empty(); }
   bool InMigMode() const { return !mig.Empty(); }
@@ -86,7 +87,7 @@ struct NodeSummary {
   MiB memory_free = 0;
   std::int32_t max_share_milli = 0;  // most free compute on one device not in MIG mode
   std::uint8_t idle_devices = 0;
-  std::uint8_t mig_open_devices = 0; // MIG-capable devices that are idle or in MIG mode
+  std::uint8_t mig_open_devices = 0;  // MIG-capable devices that are idle or in MIG mode
   GpuModelId model = 0;
   std::uint8_t gpu_count = 0;
 };
@@ -112,7 +113,7 @@ int WorkloadTag(const Binding& b);
 // A workload's allocation on one node.
 struct Binding {
   WorkloadId workload = 0;
-  int node = 0;                      // index into ClusterState::nodes
+  int node = 0;  // index into ClusterState::nodes
   Milli cpu_milli = 0;
   MiB memory_mib = 0;
   std::vector<Slice> slices;

@@ -4,9 +4,12 @@ namespace gpool::core {
 
 const char* PriorityClassName(PriorityClass p) {
   switch (p) {
-    case PriorityClass::kProduction: return "production";
-    case PriorityClass::kStandard: return "standard";
-    case PriorityClass::kOpportunistic: return "opportunistic";
+    case PriorityClass::kProduction:
+      return "production";
+    case PriorityClass::kStandard:
+      return "standard";
+    case PriorityClass::kOpportunistic:
+      return "opportunistic";
   }
   return "unknown";
 }

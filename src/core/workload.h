@@ -29,11 +29,11 @@ const char* PriorityClassName(PriorityClass p);
 enum class SliceKind : std::uint8_t { kWhole, kMig, kShare };
 
 struct GpuRequest {
-  int count = 0;                    // 0: CPU-only workload
-  Milli milli_per_gpu = 0;          // 1000 = whole GPU; 1..999 = share of one GPU
-  MiB memory_per_gpu = 0;           // share: memory limit on the GPU; 0 = none asked
-  std::optional<MigProfile> mig;    // set: count MIG instances of this profile
-  ModelSet models = 0;              // allowed GPU models; 0 = any
+  int count = 0;                  // 0: CPU-only workload
+  Milli milli_per_gpu = 0;        // 1000 = whole GPU; 1..999 = share of one GPU
+  MiB memory_per_gpu = 0;         // share: memory limit on the GPU; 0 = none asked
+  std::optional<MigProfile> mig;  // set: count MIG instances of this profile
+  ModelSet models = 0;            // allowed GPU models; 0 = any
 
   bool NeedsGpu() const { return count > 0; }
   // REQUIRES: NeedsGpu()
@@ -53,9 +53,9 @@ struct Workload {
   MiB memory_mib = 0;
   GpuRequest gpu;
   PriorityClass priority = PriorityClass::kStandard;
-  int gang_size = 1;          // >1: placed all-or-nothing with gang_size - 1 siblings
+  int gang_size = 1;  // >1: placed all-or-nothing with gang_size - 1 siblings
   bool checkpointable = false;
-  bool movable = true;        // may the scheduler migrate it once placed
+  bool movable = true;  // may the scheduler migrate it once placed
 };
 
 struct Tenant {

@@ -39,7 +39,8 @@ std::vector<TargetType> BuildTargetWorkload(std::vector<ObservedType> observed, 
   return out;
 }
 
-FragmentationModel::FragmentationModel(std::vector<TargetType> target) : target_(std::move(target)) {
+FragmentationModel::FragmentationModel(std::vector<TargetType> target)
+    : target_(std::move(target)) {
   for (auto& t : target_) t.gpu.memory_per_gpu = 0;  // memory is not part of the measure
   memo_.resize(1 << 14);
 }
@@ -51,7 +52,8 @@ bool FragmentationModel::Key::operator==(const Key& o) const {
 
 std::size_t FragmentationModel::KeyHash::operator()(const Key& k) const {
   std::uint64_t h = static_cast<std::uint64_t>(k.cpu_free) * 0x9e3779b97f4a7c15ULL;
-  h ^= (static_cast<std::uint64_t>(k.model) << 8 | k.count) + 0x632be59bd9b4e019ULL + (h << 6) + (h >> 2);
+  h ^= (static_cast<std::uint64_t>(k.model) << 8 | k.count) + 0x632be59bd9b4e019ULL + (h << 6) +
+       (h >> 2);
   for (int i = 0; i < k.count; ++i) {
     h ^= k.devices[i] + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
   }
@@ -64,19 +66,22 @@ std::size_t FragmentationModel::KeyHash::operator()(const Key& k) const {
 namespace {
 
 std::uint32_t PackDevice(const core::DeviceState& d) {
-  return static_cast<std::uint32_t>(d.free_milli) | (static_cast<std::uint32_t>(d.mig.memory_mask) << 11) |
+  return static_cast<std::uint32_t>(d.free_milli) |
+         (static_cast<std::uint32_t>(d.mig.memory_mask) << 11) |
          (static_cast<std::uint32_t>(d.mig.compute_used) << 19) | ((d.shares > 0 ? 1u : 0u) << 23) |
          (static_cast<std::uint32_t>(d.mig.instances) << 24);
 }
 
 }  // namespace
 
-FragmentationModel::Key FragmentationModel::MakeKey(const core::Node& node, const core::NodeState& state) const {
+FragmentationModel::Key FragmentationModel::MakeKey(const core::Node& node,
+                                                    const core::NodeState& state) const {
   Key key;
   key.cpu_free = state.cpu_free;
   key.model = node.model;
   key.count = static_cast<std::uint8_t>(state.gpu_count);
-  for (int j = 0; j < state.gpu_count; ++j) key.devices[j] = PackDevice(state.devices[static_cast<size_t>(j)]);
+  for (int j = 0; j < state.gpu_count; ++j)
+    key.devices[j] = PackDevice(state.devices[static_cast<size_t>(j)]);
   // Insertion sort: at most 16 values, usually 8.
   for (int i = 1; i < key.count; ++i) {
     const std::uint32_t v = key.devices[i];
@@ -90,7 +95,8 @@ FragmentationModel::Key FragmentationModel::MakeKey(const core::Node& node, cons
   return key;
 }
 
-double FragmentationModel::Fragmentation(const core::Node& node, const core::NodeState& state) const {
+double FragmentationModel::Fragmentation(const core::Node& node,
+                                         const core::NodeState& state) const {
   if (state.gpu_count == 0) return 0;
   const Key key = MakeKey(node, state);
   const std::size_t hash = KeyHash()(key);

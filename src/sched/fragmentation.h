@@ -27,8 +27,8 @@ namespace gpool::sched {
 
 struct TargetType {
   core::Milli cpu_milli = 0;
-  core::GpuRequest gpu;   // count and milli_per_gpu (or MIG profile), models
-  double weight = 0;      // share of the workload, weights sum to 1
+  core::GpuRequest gpu;  // count and milli_per_gpu (or MIG profile), models
+  double weight = 0;     // share of the workload, weights sum to 1
 };
 
 // A request shape with how often it occurred, for building a target workload. `spec` is the

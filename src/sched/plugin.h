@@ -31,8 +31,8 @@ enum class FilterVerdict : std::uint8_t { kFitsNow, kNotNow, kNever };
 
 // One concrete way to place a workload on a node.
 struct Candidate {
-  std::uint16_t devices = 0;  // bitmask of devices used (whole: k bits; share/MIG: one bit)
-  std::int8_t mig_start = -1; // MIG instance start (first memory slice) when a MIG request
+  std::uint16_t devices = 0;   // bitmask of devices used (whole: k bits; share/MIG: one bit)
+  std::int8_t mig_start = -1;  // MIG instance start (first memory slice) when a MIG request
 };
 
 // Everything a score plugin may look at.
@@ -59,9 +59,9 @@ using ScoreFn = double (*)(const ScoreInput&);
 
 // How candidates are listed on a node.
 enum class SliceSelector : std::uint8_t {
-  kBestFit,   // shares: the device with the least free compute that fits (lowest index on ties)
-  kRandom,    // shares: one uniformly drawn device among those that fit
-  kEvery,     // shares: every device that fits (one per distinct free amount), MIG: every legal start
+  kBestFit,  // shares: the device with the least free compute that fits (lowest index on ties)
+  kRandom,   // shares: one uniformly drawn device among those that fit
+  kEvery,  // shares: every device that fits (one per distinct free amount), MIG: every legal start
 };
 
 }  // namespace gpool::sched

@@ -22,14 +22,16 @@ FilterVerdict FitFilter(const Node& node, const NodeState& state, const Workload
   const core::GpuRequest& g = w.gpu;
   core::MigFamily family = core::MigFamily::kNone;
   if (g.NeedsGpu()) {
-    if (node.gpu_count < g.count || !core::ModelAllowed(g.models, node.model)) return FilterVerdict::kNever;
+    if (node.gpu_count < g.count || !core::ModelAllowed(g.models, node.model))
+      return FilterVerdict::kNever;
     family = core::GetGpuModel(node.model).mig;
     if (g.mig && family == core::MigFamily::kNone) return FilterVerdict::kNever;
     if (g.memory_per_gpu > 0 && node.gpu_memory_mib > 0 && g.memory_per_gpu > node.gpu_memory_mib) {
       return FilterVerdict::kNever;
     }
   }
-  if (state.cpu_free < w.cpu_milli || state.memory_free < w.memory_mib) return FilterVerdict::kNotNow;
+  if (state.cpu_free < w.cpu_milli || state.memory_free < w.memory_mib)
+    return FilterVerdict::kNotNow;
   if (!g.NeedsGpu()) return FilterVerdict::kFitsNow;
   int hosts = 0;
   for (int j = 0; j < state.gpu_count && hosts < g.count; ++j) {
@@ -49,8 +51,8 @@ struct CandidateList {
 };
 
 // Lists candidate placements of w on a node that passed the filter, in a fixed order.
-void ListCandidates(const Node& node, const NodeState& st, const Workload& w, SliceSelector selector,
-                    core::DeterministicRng& rng, CandidateList& out) {
+void ListCandidates(const Node& node, const NodeState& st, const Workload& w,
+                    SliceSelector selector, core::DeterministicRng& rng, CandidateList& out) {
   out.size = 0;
   const core::GpuRequest& g = w.gpu;
   if (!g.NeedsGpu()) {
@@ -87,7 +89,8 @@ void ListCandidates(const Node& node, const NodeState& st, const Workload& w, Sl
   auto single = [&](int i) {
     Candidate c;
     c.devices = static_cast<std::uint16_t>(1u << fit[static_cast<size_t>(i)]);
-    c.mig_start = static_cast<std::int8_t>(kind == SliceKind::kMig ? start[static_cast<size_t>(i)] : -1);
+    c.mig_start =
+        static_cast<std::int8_t>(kind == SliceKind::kMig ? start[static_cast<size_t>(i)] : -1);
     out.Add(c);
   };
   switch (selector) {
@@ -258,7 +261,8 @@ Result<Scheduler> Scheduler::Create(Config config) {
   auto policy = FindPolicy(config.policy);
   if (!policy.ok()) return policy.status();
   if (config.max_moves < 0) {
-    return Status::InvalidArgument("max_moves must be >= 0, got " + std::to_string(config.max_moves));
+    return Status::InvalidArgument("max_moves must be >= 0, got " +
+                                   std::to_string(config.max_moves));
   }
   for (const TargetType& t : config.target) {
     if (t.weight < 0) return Status::InvalidArgument("target workload weights must be >= 0");
@@ -272,7 +276,8 @@ namespace {
 template <typename Placement>
 Choice ChooseNode(const core::ClusterState& cluster, const Placement& placement, const Workload& w,
                   const PolicySpec& policy, const std::vector<std::pair<ScoreFn, double>>& scorers,
-                  const FragmentationModel* frag, core::DeterministicRng& rng, int exclude, int max_scored) {
+                  const FragmentationModel* frag, core::DeterministicRng& rng, int exclude,
+                  int max_scored) {
   Choice best;
   CandidateList cands;
   auto at = [&](int i) -> const NodeState& { return placement.At(i); };
@@ -294,9 +299,9 @@ Choice ChooseNode(const core::ClusterState& cluster, const Placement& placement,
     return best;
   }
   // Which feasible nodes to score: all of them, or (max_scored > 0) a window of max_scored
-  // consecutive feasible nodes starting at a seeded offset, like Kubernetes' percentageOfNodesToScore.
-  // The window walks the nodes from a seeded offset, wrapping, until max_scored feasible ones
-  // are found; within it snapshot order still breaks ties.
+  // consecutive feasible nodes starting at a seeded offset, like Kubernetes'
+  // percentageOfNodesToScore. The window walks the nodes from a seeded offset, wrapping, until
+  // max_scored feasible ones are found; within it snapshot order still breaks ties.
   std::vector<int> window;
   if (max_scored > 0 && cluster.size() > max_scored) {
     const int n = cluster.size();
@@ -345,8 +350,8 @@ std::vector<Action> Scheduler::Decide(const Snapshot& snapshot) {
   for (size_t p = 0; p < snapshot.pending.size(); ++p) {
     const Workload& w = snapshot.pending[p];
     core::DeterministicRng rng(core::MixSeed(snapshot.seed, p));
-    Choice choice =
-        ChooseNode(cluster, placement, w, *policy_, scorers_, fragmentation_.get(), rng, -1, config_.max_scored_nodes);
+    Choice choice = ChooseNode(cluster, placement, w, *policy_, scorers_, fragmentation_.get(), rng,
+                               -1, config_.max_scored_nodes);
     if (choice.node >= 0) {
       Action a;
       a.kind = ActionKind::kBind;
@@ -383,7 +388,8 @@ bool PlanNode(const Node& node, NodeState st, const Workload& w, const std::vect
     if (std::find(plan.victims.begin(), plan.victims.end(), v) != plan.victims.end()) return;
     plan.victims.push_back(v);
     core::UnapplyBinding(st, placed[static_cast<size_t>(v)].binding);
-    for (const Slice& s : placed[static_cast<size_t>(v)].binding.slices) plan.cost += static_cast<double>(s.milli);
+    for (const Slice& s : placed[static_cast<size_t>(v)].binding.slices)
+      plan.cost += static_cast<double>(s.milli);
     plan.cost += 1;  // prefer fewer moves at equal GPU cost
   };
   auto uses_device = [&](int v, int j) {
@@ -419,7 +425,8 @@ bool PlanNode(const Node& node, NodeState st, const Workload& w, const std::vect
         const int v = here[k++];
         core::UnapplyBinding(trial, placed[static_cast<size_t>(v)].binding);
         dc.victims.push_back(v);
-        dc.milli += static_cast<double>(placed[static_cast<size_t>(v)].workload->gpu.TotalMilli()) + 1;
+        dc.milli +=
+            static_cast<double>(placed[static_cast<size_t>(v)].workload->gpu.TotalMilli()) + 1;
       }
       if (core::DeviceCanHost(trial.devices[static_cast<size_t>(j)], g, family, nullptr)) {
         costs.push_back(std::move(dc));
@@ -437,7 +444,8 @@ bool PlanNode(const Node& node, NodeState st, const Workload& w, const std::vect
   if (st.cpu_free < w.cpu_milli || st.memory_free < w.memory_mib) {
     std::vector<int> rest;
     for (int v : on_node) {
-      if (std::find(plan.victims.begin(), plan.victims.end(), v) == plan.victims.end()) rest.push_back(v);
+      if (std::find(plan.victims.begin(), plan.victims.end(), v) == plan.victims.end())
+        rest.push_back(v);
     }
     std::sort(rest.begin(), rest.end(), [&](int a, int b) {
       const Workload& wa = *placed[static_cast<size_t>(a)].workload;
@@ -457,21 +465,23 @@ bool PlanNode(const Node& node, NodeState st, const Workload& w, const std::vect
 
 }  // namespace
 
-std::vector<Action> Scheduler::PlanMoves(const Snapshot& snapshot, Placement& placement, const Workload& w,
-                                         core::DeterministicRng& rng, std::vector<bool>& moved) {
+std::vector<Action> Scheduler::PlanMoves(const Snapshot& snapshot, Placement& placement,
+                                         const Workload& w, core::DeterministicRng& rng,
+                                         std::vector<bool>& moved) {
   const core::ClusterState& cluster = placement.cluster();
   std::vector<std::vector<int>> by_node(static_cast<size_t>(cluster.size()));
   for (size_t v = 0; v < snapshot.placed.size(); ++v) {
     const PlacedWorkload& pw = snapshot.placed[v];
-    if (pw.workload->movable && !moved[v]) by_node[static_cast<size_t>(pw.binding.node)].push_back(static_cast<int>(v));
+    if (pw.workload->movable && !moved[v])
+      by_node[static_cast<size_t>(pw.binding.node)].push_back(static_cast<int>(v));
   }
   std::vector<MovePlan> plans;
   MovePlan plan;
   for (int i = 0; i < cluster.size(); ++i) {
     if (by_node[static_cast<size_t>(i)].empty()) continue;
     if (FitFilter(cluster.node(i), placement.At(i), w) == FilterVerdict::kNever) continue;
-    if (PlanNode(cluster.node(i), placement.At(i), w, by_node[static_cast<size_t>(i)], snapshot.placed,
-                 config_.max_moves, plan)) {
+    if (PlanNode(cluster.node(i), placement.At(i), w, by_node[static_cast<size_t>(i)],
+                 snapshot.placed, config_.max_moves, plan)) {
       plan.node = i;
       plans.push_back(plan);
     }
@@ -487,9 +497,10 @@ std::vector<Action> Scheduler::PlanMoves(const Snapshot& snapshot, Placement& pl
   };
   std::vector<ShapeAnswer> answers;
   auto same_shape = [](const Workload& a, const Workload& b) {
-    return a.cpu_milli == b.cpu_milli && a.memory_mib == b.memory_mib && a.gpu.count == b.gpu.count &&
-           a.gpu.milli_per_gpu == b.gpu.milli_per_gpu && a.gpu.memory_per_gpu == b.gpu.memory_per_gpu &&
-           a.gpu.mig == b.gpu.mig && a.gpu.models == b.gpu.models;
+    return a.cpu_milli == b.cpu_milli && a.memory_mib == b.memory_mib &&
+           a.gpu.count == b.gpu.count && a.gpu.milli_per_gpu == b.gpu.milli_per_gpu &&
+           a.gpu.memory_per_gpu == b.gpu.memory_per_gpu && a.gpu.mig == b.gpu.mig &&
+           a.gpu.models == b.gpu.models;
   };
   auto fits_somewhere = [&](const Workload& v) {
     for (const ShapeAnswer& a : answers) {
@@ -506,7 +517,8 @@ std::vector<Action> Scheduler::PlanMoves(const Snapshot& snapshot, Placement& pl
   for (size_t t = 0; t < plans.size() && tried < kMaxPlansTried; ++t) {
     const MovePlan& mp = plans[t];
     bool plausible = true;
-    for (int v : mp.victims) plausible = plausible && fits_somewhere(*snapshot.placed[static_cast<size_t>(v)].workload);
+    for (int v : mp.victims)
+      plausible = plausible && fits_somewhere(*snapshot.placed[static_cast<size_t>(v)].workload);
     if (!plausible) continue;
     ++tried;
     for (int v : mp.victims) placement.Unapply(snapshot.placed[static_cast<size_t>(v)].binding);
@@ -521,7 +533,8 @@ std::vector<Action> Scheduler::PlanMoves(const Snapshot& snapshot, Placement& pl
         const Candidate cand = cands.items[static_cast<size_t>(c)];
         NodeState after = placement.At(mp.node);
         ApplyCandidate(node, w, cand, after);
-        const ScoreInput in{node, placement.At(mp.node), after, w, cand, fragmentation_.get(), &before_frag};
+        const ScoreInput in{node, placement.At(mp.node), after,       w,
+                            cand, fragmentation_.get(),  &before_frag};
         double score = 0;
         for (const auto& [fn, weight] : scorers_) score += weight * fn(in);
         if (score > home.score) home = {mp.node, cand, score};
@@ -534,8 +547,8 @@ std::vector<Action> Scheduler::PlanMoves(const Snapshot& snapshot, Placement& pl
     bool ok = true;
     for (int v : mp.victims) {
       const PlacedWorkload& pw = snapshot.placed[static_cast<size_t>(v)];
-      Choice c = ChooseNode(cluster, placement, *pw.workload, *policy_, scorers_, fragmentation_.get(), rng, mp.node,
-                            config_.max_scored_nodes);
+      Choice c = ChooseNode(cluster, placement, *pw.workload, *policy_, scorers_,
+                            fragmentation_.get(), rng, mp.node, config_.max_scored_nodes);
       if (c.node < 0) {
         ok = false;
         break;

@@ -47,19 +47,19 @@ enum class ActionKind : std::uint8_t { kBind, kMigrate };
 struct Action {
   ActionKind kind = ActionKind::kBind;
   core::WorkloadId workload = 0;
-  core::Binding to;          // where the workload runs after the action
-  core::Binding from;        // kMigrate: where it ran before
+  core::Binding to;             // where the workload runs after the action
+  core::Binding from;           // kMigrate: where it ran before
   core::Milli moved_milli = 0;  // kMigrate: GPU compute that had to move (the move's cost)
 };
 
 struct Config {
   std::string policy = "gpool";
-  int max_moves = 0;                // 0 disables migration planning
+  int max_moves = 0;  // 0 disables migration planning
   // Score at most this many feasible nodes per workload (a seeded window of consecutive
   // feasible nodes); 0 scores every feasible node. Large pools trade a little placement quality
   // for speed, as Kubernetes' percentageOfNodesToScore does.
   int max_scored_nodes = 0;
-  std::vector<TargetType> target;   // the expected workload, for fragmentation-aware policies
+  std::vector<TargetType> target;  // the expected workload, for fragmentation-aware policies
 };
 
 class Scheduler {
@@ -81,8 +81,9 @@ class Scheduler {
   Scheduler(Config config, const PolicySpec* policy);
   // Moves of at most config_.max_moves placed workloads that let w bind; empty if none found.
   // `moved` marks entries of snapshot.placed already moved by this decision (not moved again).
-  std::vector<Action> PlanMoves(const Snapshot& snapshot, Placement& placement, const core::Workload& w,
-                                core::DeterministicRng& rng, std::vector<bool>& moved);
+  std::vector<Action> PlanMoves(const Snapshot& snapshot, Placement& placement,
+                                const core::Workload& w, core::DeterministicRng& rng,
+                                std::vector<bool>& moved);
 
   Config config_;
   const PolicySpec* policy_;
@@ -94,6 +95,7 @@ class Scheduler {
 std::vector<Action> decide(const Snapshot& snapshot, const Config& config);
 
 // Filter verdict for one node (see plugin.h). Pure.
-FilterVerdict FitFilter(const core::Node& node, const core::NodeState& state, const core::Workload& w);
+FilterVerdict FitFilter(const core::Node& node, const core::NodeState& state,
+                        const core::Workload& w);
 
 }  // namespace gpool::sched

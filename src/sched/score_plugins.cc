@@ -21,13 +21,16 @@ double DotProductScore::Score(const ScoreInput& in) {
   if (cpu_left < c) return 0;
   const auto f = static_cast<double>(in.before.FreeGpuMilli());
   const auto t = static_cast<double>(in.workload.gpu.TotalMilli());
-  const double d = ((cpu_left / kMaxCpuMilli) * (c / kMaxCpuMilli) + (f / kMaxGpuMilli) * (t / kMaxGpuMilli)) / 2;
+  const double d =
+      ((cpu_left / kMaxCpuMilli) * (c / kMaxCpuMilli) + (f / kMaxGpuMilli) * (t / kMaxGpuMilli)) /
+      2;
   return Trunc(100 * (1 - d));
 }
 
 double BestFitScore::Score(const ScoreInput& in) {
   const auto cpu_after = static_cast<double>(in.before.cpu_free - in.workload.cpu_milli);
-  const auto gpu_after = static_cast<double>(in.before.FreeGpuMilli() - in.workload.gpu.TotalMilli());
+  const auto gpu_after =
+      static_cast<double>(in.before.FreeGpuMilli() - in.workload.gpu.TotalMilli());
   const double raw = cpu_after / kMaxCpuMilli * 0.5 + gpu_after / kMaxGpuMilli * 0.5;
   return Trunc((1 - raw) * 100);
 }
@@ -37,13 +40,15 @@ double GpuPackingScore::Score(const ScoreInput& in) {
   if (!req.NeedsGpu()) return 0;
   const core::NodeState& n = in.before;
   int idle = 0;
-  for (int j = 0; j < n.gpu_count; ++j) idle += n.devices[static_cast<size_t>(j)].free_milli == core::kWholeGpuMilli;
+  for (int j = 0; j < n.gpu_count; ++j)
+    idle += n.devices[static_cast<size_t>(j)].free_milli == core::kWholeGpuMilli;
   if (idle == n.gpu_count) return std::max(33 - idle, idle);
   // Devices in ascending order of free compute, stable by index.
   std::array<int, core::kMaxDevicesPerNode> order{};
   for (int j = 0; j < n.gpu_count; ++j) order[static_cast<size_t>(j)] = j;
   std::stable_sort(order.begin(), order.begin() + n.gpu_count, [&](int a, int b) {
-    return n.devices[static_cast<size_t>(a)].free_milli < n.devices[static_cast<size_t>(b)].free_milli;
+    return n.devices[static_cast<size_t>(a)].free_milli <
+           n.devices[static_cast<size_t>(b)].free_milli;
   });
   const core::Milli g = req.mig ? core::MigMilli(*req.mig) : req.milli_per_gpu;
   int taken = 0, from_idle = 0;
@@ -64,15 +69,22 @@ double GpuClusteringScore::Score(const ScoreInput& in) {
   if (!req.NeedsGpu()) return 0;
   int tag = 0;
   switch (req.Kind()) {
-    case core::SliceKind::kShare: tag = 0; break;
-    case core::SliceKind::kWhole: tag = std::min(req.count, 16); break;
-    case core::SliceKind::kMig: tag = 17; break;
+    case core::SliceKind::kShare:
+      tag = 0;
+      break;
+    case core::SliceKind::kWhole:
+      tag = std::min(req.count, 16);
+      break;
+    case core::SliceKind::kMig:
+      tag = 17;
+      break;
   }
   const core::NodeState& n = in.before;
   const core::Milli b = (25 * (8000 - n.FreeGpuMilli())) / 8000;
   int distinct = 0;
   for (std::uint16_t c : n.tag_counts) distinct += c > 0;
-  if (n.tag_counts[static_cast<size_t>(tag)] > 0) return static_cast<double>(b + (distinct == 1 ? 75 : 50));
+  if (n.tag_counts[static_cast<size_t>(tag)] > 0)
+    return static_cast<double>(b + (distinct == 1 ? 75 : 50));
   return static_cast<double>(b + (distinct == 0 ? 25 : 0));
 }
 

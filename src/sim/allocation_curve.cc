@@ -50,7 +50,8 @@ std::vector<double> Discretise(std::span<const AllocationRecord> records, std::i
   std::vector<int> a(records.size());
   std::vector<double> u(records.size());
   for (std::size_t i = 0; i < records.size(); ++i) {
-    a[i] = static_cast<int>(std::nearbyint(static_cast<double>(records[i].arrived_milli) / total / 10));
+    a[i] = static_cast<int>(
+        std::nearbyint(static_cast<double>(records[i].arrived_milli) / total / 10));
     u[i] = PythonRound2(static_cast<double>(records[i].used_milli) / total / 10);
   }
   std::vector<double> out(kAllocationColumns, std::numeric_limits<double>::quiet_NaN());

@@ -3,12 +3,12 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <optional>
-#include <thread>
 #include <cmath>
 #include <limits>
 #include <map>
 #include <numeric>
+#include <optional>
+#include <thread>
 #include <tuple>
 
 #include "core/random.h"
@@ -18,11 +18,13 @@
 
 namespace gpool::sim {
 
-Result<OpenbWorkload> ToPoolModel(const std::vector<OpenbNode>& nodes, const std::vector<OpenbPod>& pods) {
+Result<OpenbWorkload> ToPoolModel(const std::vector<OpenbNode>& nodes,
+                                  const std::vector<OpenbPod>& pods) {
   OpenbWorkload out;
   std::vector<const OpenbNode*> by_sn;
   for (const OpenbNode& n : nodes) by_sn.push_back(&n);
-  std::sort(by_sn.begin(), by_sn.end(), [](const OpenbNode* a, const OpenbNode* b) { return a->sn < b->sn; });
+  std::sort(by_sn.begin(), by_sn.end(),
+            [](const OpenbNode* a, const OpenbNode* b) { return a->sn < b->sn; });
   for (const OpenbNode* n : by_sn) {
     core::Node node;
     node.name = n->sn;
@@ -30,12 +32,14 @@ Result<OpenbWorkload> ToPoolModel(const std::vector<OpenbNode>& nodes, const std
     node.memory_mib = n->memory_mib;
     node.gpu_count = n->gpus;
     if (n->gpus > core::kMaxDevicesPerNode) {
-      return Status::InvalidArgument("node " + n->sn + " has " + std::to_string(n->gpus) + " GPUs; at most " +
-                                     std::to_string(core::kMaxDevicesPerNode) + " per node are supported");
+      return Status::InvalidArgument("node " + n->sn + " has " + std::to_string(n->gpus) +
+                                     " GPUs; at most " + std::to_string(core::kMaxDevicesPerNode) +
+                                     " per node are supported");
     }
     if (n->gpus > 0) {
       auto model = core::FindGpuModel(n->model);
-      if (!model.ok()) return Status::InvalidArgument("node " + n->sn + ": " + model.status().message());
+      if (!model.ok())
+        return Status::InvalidArgument("node " + n->sn + ": " + model.status().message());
       node.model = *model;
       node.gpu_memory_mib = core::GetGpuModel(*model).memory_mib;
     }
@@ -43,7 +47,8 @@ Result<OpenbWorkload> ToPoolModel(const std::vector<OpenbNode>& nodes, const std
   }
   std::vector<const OpenbPod*> by_name;
   for (const OpenbPod& p : pods) by_name.push_back(&p);
-  std::sort(by_name.begin(), by_name.end(), [](const OpenbPod* a, const OpenbPod* b) { return a->name < b->name; });
+  std::sort(by_name.begin(), by_name.end(),
+            [](const OpenbPod* a, const OpenbPod* b) { return a->name < b->name; });
   std::map<std::tuple<core::Milli, core::Milli, int, std::string>, std::int64_t> counts;
   for (const OpenbPod* p : by_name) {
     core::Workload w;
@@ -64,7 +69,8 @@ Result<OpenbWorkload> ToPoolModel(const std::vector<OpenbNode>& nodes, const std
       w.gpu.milli_per_gpu = g;
       spec = p->gpu_spec;
       auto models = core::ParseModelSet(spec);
-      if (!models.ok()) return Status::InvalidArgument("pod " + p->name + ": " + models.status().message());
+      if (!models.ok())
+        return Status::InvalidArgument("pod " + p->name + ": " + models.status().message());
       w.gpu.models = *models;
     }
     counts[{w.cpu_milli, g, g > 0 ? k : 0, spec}] += 1;
@@ -97,9 +103,11 @@ void Shuffle(std::vector<T>& v, core::DeterministicRng& rng) {
 
 }  // namespace
 
-Result<FillRun> RunFillSeed(const OpenbWorkload& trace, const FillOptions& options, std::uint64_t seed) {
+Result<FillRun> RunFillSeed(const OpenbWorkload& trace, const FillOptions& options,
+                            std::uint64_t seed) {
   if (!(options.inflate > 0) || options.inflate > 10) {
-    return Status::InvalidArgument("--inflate must be in (0, 10], got " + std::to_string(options.inflate));
+    return Status::InvalidArgument("--inflate must be in (0, 10], got " +
+                                   std::to_string(options.inflate));
   }
   sched::Config config;
   config.policy = options.policy;
@@ -166,13 +174,15 @@ Result<FillRun> RunFillSeed(const OpenbWorkload& trace, const FillOptions& optio
     for (sched::Action& a : actions) {
       if (a.kind == sched::ActionKind::kMigrate) {
         cluster.Release(a.from);
-        if (Status s = cluster.Bind(a.to); !s.ok()) return Status::Internal("migration failed: " + s.message());
+        if (Status s = cluster.Bind(a.to); !s.ok())
+          return Status::Internal("migration failed: " + s.message());
         placed[static_cast<std::size_t>(placed_index[a.workload])].binding = a.to;
         run.moves += 1;
         run.moved_milli += a.moved_milli;
         continue;
       }
-      if (Status s = cluster.Bind(a.to); !s.ok()) return Status::Internal("bind failed: " + s.message());
+      if (Status s = cluster.Bind(a.to); !s.ok())
+        return Status::Internal("bind failed: " + s.message());
       placed_index[a.workload] = static_cast<std::int32_t>(placed.size());
       placed.push_back({&arrived[a.workload], std::move(a.to)});
       bound = bound || a.workload == arrived[p].id;
@@ -186,9 +196,11 @@ Result<FillRun> RunFillSeed(const OpenbWorkload& trace, const FillOptions& optio
   }
   run.allocation = Discretise(records, capacity / core::kWholeGpuMilli);
   run.final_used_milli = cluster.used_gpu_milli();
-  const std::size_t prefix = run.first_failure < 0 ? arrived.size() : static_cast<std::size_t>(run.first_failure);
+  const std::size_t prefix =
+      run.first_failure < 0 ? arrived.size() : static_cast<std::size_t>(run.first_failure);
   run.locked_waste_bound =
-      LockedWasteBound(std::span<const core::Workload>(arrived.data(), prefix), arrived, capacity).bound_percent;
+      LockedWasteBound(std::span<const core::Workload>(arrived.data(), prefix), arrived, capacity)
+          .bound_percent;
   auto relaxation = UpperBoundAllocation(trace.nodes, arrived);
   if (!relaxation.ok()) return relaxation.status();
   run.relaxation_bound = relaxation->bound_percent;
@@ -196,7 +208,8 @@ Result<FillRun> RunFillSeed(const OpenbWorkload& trace, const FillOptions& optio
   return run;
 }
 
-Result<FillResult> RunFill(const OpenbWorkload& trace, const FillOptions& options, const FillProgress& progress) {
+Result<FillResult> RunFill(const OpenbWorkload& trace, const FillOptions& options,
+                           const FillProgress& progress) {
   if (options.seeds.empty()) return Status::InvalidArgument("no seeds given");
   FillResult result;
   result.policy = options.policy;

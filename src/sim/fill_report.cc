@@ -28,7 +28,8 @@ double Mean(const FillResult& r, std::int64_t FillRun::*field) {
 
 }  // namespace
 
-nlohmann::json FillResultJson(const FillResult& result, const FillOptions& options, double wall_seconds) {
+nlohmann::json FillResultJson(const FillResult& result, const FillOptions& options,
+                              double wall_seconds) {
   nlohmann::json j;
   j["policy"] = result.policy;
   nlohmann::json seeds = nlohmann::json::array();
@@ -46,15 +47,16 @@ nlohmann::json FillResultJson(const FillResult& result, const FillOptions& optio
   nlohmann::json per_seed = nlohmann::json::array();
   for (const FillRun& r : result.runs) {
     const double last = r.allocation.back();
-    per_seed.push_back({{"seed", r.seed},
-                        {"arrivals", r.arrivals},
-                        {"failed_pods", r.failed_pods},
-                        {"moves", r.moves},
-                        {"moved_gpu_milli", r.moved_milli},
-                        {"first_failure", r.first_failure},
-                        {"locked_waste_bound", r.locked_waste_bound},
-                        {"relaxation_bound", r.relaxation_bound},
-                        {"allocation_at_130", std::isnan(last) ? nlohmann::json(nullptr) : nlohmann::json(last)}});
+    per_seed.push_back(
+        {{"seed", r.seed},
+         {"arrivals", r.arrivals},
+         {"failed_pods", r.failed_pods},
+         {"moves", r.moves},
+         {"moved_gpu_milli", r.moved_milli},
+         {"first_failure", r.first_failure},
+         {"locked_waste_bound", r.locked_waste_bound},
+         {"relaxation_bound", r.relaxation_bound},
+         {"allocation_at_130", std::isnan(last) ? nlohmann::json(nullptr) : nlohmann::json(last)}});
   }
   j["per_seed"] = per_seed;
   j["wall_seconds"] = wall_seconds;
@@ -65,20 +67,24 @@ std::string FillSummaryTable(const FillResult& result, const FillOptions& option
   std::string out;
   char line[256];
   std::snprintf(line, sizeof line, "policy %s, %lld GPUs, inflate %.2f, migrate %d, %zu seed(s)\n",
-                result.policy.c_str(), static_cast<long long>(result.total_gpus), options.inflate, options.migrate,
-                result.runs.size());
+                result.policy.c_str(), static_cast<long long>(result.total_gpus), options.inflate,
+                options.migrate, result.runs.size());
   out += line;
-  out += "seed   arrivals  failed  moves  alloc@100%  alloc@130%  bounds: LP relaxation, locked waste\n";
+  out +=
+      "seed   arrivals  failed  moves  alloc@100%  alloc@130%  bounds: LP relaxation, locked "
+      "waste\n";
   for (const FillRun& r : result.runs) {
-    std::snprintf(line, sizeof line, "%-6llu %8lld  %6lld  %5lld  %9.2f%%  %9.2f%%  %14.2f%% %12.2f%%\n",
+    std::snprintf(line, sizeof line,
+                  "%-6llu %8lld  %6lld  %5lld  %9.2f%%  %9.2f%%  %14.2f%% %12.2f%%\n",
                   static_cast<unsigned long long>(r.seed), static_cast<long long>(r.arrivals),
-                  static_cast<long long>(r.failed_pods), static_cast<long long>(r.moves), r.allocation[100],
-                  r.allocation.back(), r.relaxation_bound, r.locked_waste_bound);
+                  static_cast<long long>(r.failed_pods), static_cast<long long>(r.moves),
+                  r.allocation[100], r.allocation.back(), r.relaxation_bound, r.locked_waste_bound);
     out += line;
   }
   if (result.runs.size() > 1) {
-    std::snprintf(line, sizeof line, "mean   %8s  %6.1f  %5.1f  %9.2f%%  %9.2f%%\n", "", Mean(result, &FillRun::failed_pods),
-                  Mean(result, &FillRun::moves), result.mean_allocation[100], result.mean_allocation.back());
+    std::snprintf(line, sizeof line, "mean   %8s  %6.1f  %5.1f  %9.2f%%  %9.2f%%\n", "",
+                  Mean(result, &FillRun::failed_pods), Mean(result, &FillRun::moves),
+                  result.mean_allocation[100], result.mean_allocation.back());
     out += line;
   }
   return out;

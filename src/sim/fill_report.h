@@ -15,7 +15,8 @@
 
 namespace gpool::sim {
 
-nlohmann::json FillResultJson(const FillResult& result, const FillOptions& options, double wall_seconds);
+nlohmann::json FillResultJson(const FillResult& result, const FillOptions& options,
+                              double wall_seconds);
 std::string FillSummaryTable(const FillResult& result, const FillOptions& options);
 // zoom: only 70..130 % arrived and 80..100 % allocated, where the policies differ.
 std::string FillResultSvg(const std::vector<const FillResult*>& results, bool zoom = false);

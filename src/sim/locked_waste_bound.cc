@@ -15,7 +15,8 @@ bool LargeShare(const core::Workload& w) {
 }  // namespace
 
 LockedWaste LockedWasteBound(std::span<const core::Workload> placed_prefix,
-                             std::span<const core::Workload> all_arrived, std::int64_t total_gpu_milli) {
+                             std::span<const core::Workload> all_arrived,
+                             std::int64_t total_gpu_milli) {
   LockedWaste out;
   std::vector<core::Milli> gaps;
   for (const core::Workload& w : placed_prefix) {
@@ -23,7 +24,8 @@ LockedWaste LockedWasteBound(std::span<const core::Workload> placed_prefix,
   }
   std::vector<core::Milli> small;
   for (const core::Workload& w : all_arrived) {
-    if (w.gpu.count == 1 && !w.gpu.mig && w.gpu.milli_per_gpu > 0 && w.gpu.milli_per_gpu < core::kWholeGpuMilli / 2) {
+    if (w.gpu.count == 1 && !w.gpu.mig && w.gpu.milli_per_gpu > 0 &&
+        w.gpu.milli_per_gpu < core::kWholeGpuMilli / 2) {
       small.push_back(w.gpu.milli_per_gpu);
     }
   }
@@ -44,13 +46,15 @@ LockedWaste LockedWasteBound(std::span<const core::Workload> placed_prefix,
       if (q >= t) break;
       cut += q;
     }
-    for (auto it = std::lower_bound(gaps.begin(), gaps.end(), t); it != gaps.end(); ++it) cut += *it;
+    for (auto it = std::lower_bound(gaps.begin(), gaps.end(), t); it != gaps.end(); ++it)
+      cut += *it;
     if (best < 0 || cut < best) best = cut;
   }
   out.fillable_milli = best;
   const std::int64_t locked = std::max<std::int64_t>(0, out.gap_milli - out.fillable_milli);
   if (total_gpu_milli > 0) {
-    out.bound_percent = 100.0 * static_cast<double>(total_gpu_milli - locked) / static_cast<double>(total_gpu_milli);
+    out.bound_percent = 100.0 * static_cast<double>(total_gpu_milli - locked) /
+                        static_cast<double>(total_gpu_milli);
   }
   return out;
 }

@@ -20,12 +20,13 @@
 namespace gpool::sim {
 
 struct LockedWaste {
-  std::int64_t gap_milli = 0;        // free milli left beside pods > 500 of the prefix
-  std::int64_t fillable_milli = 0;   // most that small pods could put into those gaps
-  double bound_percent = 100;        // allocation can be at most this
+  std::int64_t gap_milli = 0;       // free milli left beside pods > 500 of the prefix
+  std::int64_t fillable_milli = 0;  // most that small pods could put into those gaps
+  double bound_percent = 100;       // allocation can be at most this
 };
 
 LockedWaste LockedWasteBound(std::span<const core::Workload> placed_prefix,
-                             std::span<const core::Workload> all_arrived, std::int64_t total_gpu_milli);
+                             std::span<const core::Workload> all_arrived,
+                             std::int64_t total_gpu_milli);
 
 }  // namespace gpool::sim

@@ -31,8 +31,12 @@ std::vector<std::string_view> SplitComma(std::string_view line) {
 
 std::string PolicyFromPublishedName(std::string_view name) {
   static const std::map<std::string, std::string, std::less<>> kNames = {
-      {"01-Random", "random"},       {"02-DotProd", "dot-product"}, {"03-GpuClustering", "gpu-clustering"},
-      {"04-GpuPacking", "gpu-packing"}, {"05-BestFit", "best-fit"},  {"06-FGD", "fgd"}};
+      {"01-Random", "random"},
+      {"02-DotProd", "dot-product"},
+      {"03-GpuClustering", "gpu-clustering"},
+      {"04-GpuPacking", "gpu-packing"},
+      {"05-BestFit", "best-fit"},
+      {"06-FGD", "fgd"}};
   auto it = kNames.find(name);
   if (it != kNames.end()) return it->second;
   std::string out(name);
@@ -40,7 +44,8 @@ std::string PolicyFromPublishedName(std::string_view name) {
   return out;
 }
 
-Result<PublishedResults> PublishedResults::Parse(std::string_view csv, std::string_view source_name) {
+Result<PublishedResults> PublishedResults::Parse(std::string_view csv,
+                                                 std::string_view source_name) {
   PublishedResults out;
   std::size_t pos = 0;
   int line_no = 0;
@@ -55,8 +60,10 @@ Result<PublishedResults> PublishedResults::Parse(std::string_view csv, std::stri
     if (line.empty()) continue;
     auto f = SplitComma(line);
     if (line_no == 1) {
-      if (f.size() != 5 + kAllocationColumns || f[0] != "workload" || f[1] != "sc_policy" || f[3] != "seed") {
-        return Status::InvalidArgument(src + ":1: expected header workload,sc_policy,tune,seed,total_gpus,0..130");
+      if (f.size() != 5 + kAllocationColumns || f[0] != "workload" || f[1] != "sc_policy" ||
+          f[3] != "seed") {
+        return Status::InvalidArgument(
+            src + ":1: expected header workload,sc_policy,tune,seed,total_gpus,0..130");
       }
       continue;
     }
@@ -79,8 +86,9 @@ Result<PublishedResults> PublishedResults::Parse(std::string_view csv, std::stri
       char* endp = nullptr;
       const double v = std::strtod(cell.c_str(), &endp);
       if (endp == cell.c_str() || *endp != '\0') {
-        return Status::InvalidArgument(src + ":" + std::to_string(line_no) + ":" + std::to_string(6 + c) +
-                                       ": expected a number, got \"" + cell + "\"");
+        return Status::InvalidArgument(src + ":" + std::to_string(line_no) + ":" +
+                                       std::to_string(6 + c) + ": expected a number, got \"" +
+                                       cell + "\"");
       }
       row.cells.push_back(v);
     }
@@ -104,7 +112,8 @@ std::vector<std::string> PublishedResults::Workloads() const {
   return {s.begin(), s.end()};
 }
 
-double PublishedResults::Mean(std::string_view workload, std::string_view policy, int column) const {
+double PublishedResults::Mean(std::string_view workload, std::string_view policy,
+                              int column) const {
   double sum = 0;
   int n = 0;
   for (const PublishedRow& r : rows_) {
@@ -117,7 +126,8 @@ double PublishedResults::Mean(std::string_view workload, std::string_view policy
   return n == 0 ? std::numeric_limits<double>::quiet_NaN() : sum / n;
 }
 
-std::vector<std::uint64_t> PublishedResults::Seeds(std::string_view workload, std::string_view policy) const {
+std::vector<std::uint64_t> PublishedResults::Seeds(std::string_view workload,
+                                                   std::string_view policy) const {
   std::vector<std::uint64_t> out;
   for (const PublishedRow& r : rows_) {
     if (r.workload == workload && r.policy == policy) out.push_back(r.seed);

@@ -37,22 +37,27 @@ class SimCli : public ::testing::Test {
             ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::create_directories(dir_);
     // Two nodes of 2 GPUs (4 GPUs = 4000 milli); pods ask 1000, 500, 500, 1000 and 2000 milli.
-    Write("nodes.csv", "sn,cpu_milli,memory_mib,gpu,model\nn0,32000,65536,2,T4\nn1,32000,65536,2,V100M16\n");
+    Write("nodes.csv",
+          "sn,cpu_milli,memory_mib,gpu,model\nn0,32000,65536,2,T4\nn1,32000,65536,2,V100M16\n");
     Write("pods.csv",
           "name,cpu_milli,memory_mib,num_gpu,gpu_milli,gpu_spec\n"
-          "p0,1000,1024,1,1000,\np1,1000,1024,1,500,\np2,1000,1024,1,500,T4\np3,2000,2048,1,1000,V100M16\n"
+          "p0,1000,1024,1,1000,\np1,1000,1024,1,500,\np2,1000,1024,1,500,T4\np3,2000,2048,1,1000,"
+          "V100M16\n"
           "p4,4000,4096,2,1000,\np5,500,512,0,0,\n");
   }
   void TearDown() override { fs::remove_all(dir_); }
-  void Write(const std::string& name, const std::string& text) { std::ofstream(dir_ / name) << text; }
+  void Write(const std::string& name, const std::string& text) {
+    std::ofstream(dir_ / name) << text;
+  }
   std::string Path(const std::string& name) const { return (dir_ / name).string(); }
 
   fs::path dir_;
 };
 
 TEST_F(SimCli, FillWritesTheJsonContract) {
-  const CliRun r = RunGpool("sim fill --nodes " + Path("nodes.csv") + " --pods " + Path("pods.csv") +
-                         " --policy fgd --seeds 1-3 --json " + Path("out.json") + " --svg " + Path("out.svg"));
+  const CliRun r = RunGpool("sim fill --nodes " + Path("nodes.csv") + " --pods " +
+                            Path("pods.csv") + " --policy fgd --seeds 1-3 --json " +
+                            Path("out.json") + " --svg " + Path("out.svg"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   std::ifstream in(Path("out.json"));
   const auto j = nlohmann::json::parse(in);
@@ -78,14 +83,16 @@ TEST_F(SimCli, FillWritesTheJsonContract) {
 }
 
 TEST_F(SimCli, UnknownPolicyIsAClearError) {
-  const CliRun r = RunGpool("sim fill --nodes " + Path("nodes.csv") + " --pods " + Path("pods.csv") + " --policy nope");
+  const CliRun r = RunGpool("sim fill --nodes " + Path("nodes.csv") + " --pods " +
+                            Path("pods.csv") + " --policy nope");
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.output.find("unknown policy 'nope'"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("fgd"), std::string::npos) << "lists the known policies: " << r.output;
 }
 
 TEST_F(SimCli, MalformedCsvNamesFileLineAndColumn) {
-  Write("bad.csv", "name,cpu_milli,memory_mib,num_gpu,gpu_milli\np0,1000,1024,1,1000\np1,10x0,1024,1,1000\n");
+  Write("bad.csv",
+        "name,cpu_milli,memory_mib,num_gpu,gpu_milli\np0,1000,1024,1,1000\np1,10x0,1024,1,1000\n");
   const CliRun r = RunGpool("sim fill --nodes " + Path("nodes.csv") + " --pods " + Path("bad.csv"));
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.output.find("bad.csv:3:2"), std::string::npos) << r.output;
@@ -93,7 +100,8 @@ TEST_F(SimCli, MalformedCsvNamesFileLineAndColumn) {
 
 TEST_F(SimCli, UnknownGpuModelIsAClearError) {
   Write("nodes2.csv", "sn,cpu_milli,memory_mib,gpu,model\nn0,32000,65536,2,Z9000\n");
-  const CliRun r = RunGpool("sim fill --nodes " + Path("nodes2.csv") + " --pods " + Path("pods.csv"));
+  const CliRun r =
+      RunGpool("sim fill --nodes " + Path("nodes2.csv") + " --pods " + Path("pods.csv"));
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.output.find("Z9000"), std::string::npos) << r.output;
 }
@@ -102,7 +110,8 @@ TEST_F(SimCli, MissingFileAndBadSeedRange) {
   CliRun r = RunGpool("sim fill --nodes " + Path("absent.csv") + " --pods " + Path("pods.csv"));
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.output.find("absent.csv"), std::string::npos) << r.output;
-  r = RunGpool("sim fill --nodes " + Path("nodes.csv") + " --pods " + Path("pods.csv") + " --seeds 9-3");
+  r = RunGpool("sim fill --nodes " + Path("nodes.csv") + " --pods " + Path("pods.csv") +
+               " --seeds 9-3");
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.output.find("--seeds"), std::string::npos) << r.output;
 }
@@ -110,7 +119,8 @@ TEST_F(SimCli, MissingFileAndBadSeedRange) {
 TEST_F(SimCli, HelpAnswers) {
   const CliRun r = RunGpool("sim fill --help");
   EXPECT_EQ(r.exit_code, 0);
-  for (const char* flag : {"--nodes", "--pods", "--policy", "--seeds", "--inflate", "--migrate", "--json", "--svg"}) {
+  for (const char* flag :
+       {"--nodes", "--pods", "--policy", "--seeds", "--inflate", "--migrate", "--json", "--svg"}) {
     EXPECT_NE(r.output.find(flag), std::string::npos) << flag;
   }
 }
@@ -119,8 +129,9 @@ TEST_F(SimCli, CompareRunsPoliciesSideBySide) {
   fs::create_directories(dir_ / "traces" / "openb");
   fs::copy_file(dir_ / "nodes.csv", dir_ / "traces" / "openb" / "openb_node_list_gpu_node.csv");
   fs::copy_file(dir_ / "pods.csv", dir_ / "traces" / "openb" / "openb_pod_list_tiny.csv");
-  const CliRun r = RunGpool("sim compare --traces " + Path("traces") + " --workload tiny --policies fgd,gpool --seeds 1-2 --out " +
-                         Path("out"));
+  const CliRun r =
+      RunGpool("sim compare --traces " + Path("traces") +
+               " --workload tiny --policies fgd,gpool --seeds 1-2 --out " + Path("out"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("gpool --migrate 4"), std::string::npos) << r.output;
   EXPECT_TRUE(fs::exists(dir_ / "out" / "fill.svg"));

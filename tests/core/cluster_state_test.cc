@@ -75,8 +75,10 @@ TEST(ClusterState, MigInstancesFollowTheGeometryAndExcludeShares) {
   ASSERT_TRUE(c.Bind(Mig(0, MigProfile::k3g, 4)).ok());
   // 4g@0 + 3g@4 use all 7 compute slices: 4*1000/7 + 3*1000/7 = 571 + 428 = 999 milli.
   EXPECT_EQ(c.used_gpu_milli(), 999);
-  EXPECT_EQ(c.Bind(Mig(0, MigProfile::k1g, 6)).code(), StatusCode::kConflict) << "memory slice 6 is taken";
-  EXPECT_EQ(c.Bind(On(0, SliceKind::kShare, 1)).code(), StatusCode::kConflict) << "no shares on a MIG device";
+  EXPECT_EQ(c.Bind(Mig(0, MigProfile::k1g, 6)).code(), StatusCode::kConflict)
+      << "memory slice 6 is taken";
+  EXPECT_EQ(c.Bind(On(0, SliceKind::kShare, 1)).code(), StatusCode::kConflict)
+      << "no shares on a MIG device";
   // A T4 has no MIG.
   ClusterState t({MakeNode("T4", 1)});
   EXPECT_EQ(t.Bind(Mig(0, MigProfile::k1g, 0)).code(), StatusCode::kConflict);

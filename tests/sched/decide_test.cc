@@ -44,7 +44,9 @@ struct Pool {
   std::vector<core::Workload> workloads;  // stable storage (reserved)
   std::vector<PlacedWorkload> placed;
 
-  explicit Pool(std::vector<core::Node> nodes) : cluster(std::move(nodes)) { workloads.reserve(64); }
+  explicit Pool(std::vector<core::Node> nodes) : cluster(std::move(nodes)) {
+    workloads.reserve(64);
+  }
 
   // Places w directly at (node, device) as a share or whole slice.
   void Put(core::Workload w, int node, int device) {
@@ -91,7 +93,8 @@ TEST(FitFilter, Verdicts) {
   pinned.gpu.models = core::ModelBit(core::FindGpuModel("V100-32GB").value());
   EXPECT_EQ(FitFilter(t4, st, Share(3, 500)), FilterVerdict::kFitsNow);
   EXPECT_EQ(FitFilter(t4, st, Whole(4, 4)), FilterVerdict::kNever) << "4 GPUs on a 2-GPU node";
-  EXPECT_EQ(FitFilter(t4, st, Share(5, 500, 9000)), FilterVerdict::kNever) << "more CPU than the node has";
+  EXPECT_EQ(FitFilter(t4, st, Share(5, 500, 9000)), FilterVerdict::kNever)
+      << "more CPU than the node has";
   EXPECT_EQ(FitFilter(t4, st, pinned), FilterVerdict::kNever) << "wrong model";
   EXPECT_EQ(FitFilter(t4, st, mig), FilterVerdict::kNever) << "MIG on a T4";
   EXPECT_EQ(FitFilter(a100, core::InitialState(a100), mig), FilterVerdict::kFitsNow);
@@ -101,7 +104,8 @@ TEST(FitFilter, Verdicts) {
 
 TEST(Decide, TiesGoToTheFirstNodeInSnapshotOrder) {
   // Two identical empty nodes: every published policy scores them alike; node 0 wins.
-  for (const char* policy : {"dot-product", "best-fit", "gpu-packing", "gpu-clustering", "fgd", "gpool"}) {
+  for (const char* policy :
+       {"dot-product", "best-fit", "gpu-packing", "gpu-clustering", "fgd", "gpool"}) {
     Pool pool({MakeNode("a", "T4", 4), MakeNode("b", "T4", 4)});
     const auto actions = pool.Decide(Share(1, 500), Policy(policy));
     ASSERT_EQ(actions.size(), 1u) << policy;

@@ -5,7 +5,8 @@
 namespace gpool::sched {
 namespace {
 
-ObservedType Obs(core::Milli cpu, core::Milli milli, int gpus, std::int64_t count, std::string spec = "") {
+ObservedType Obs(core::Milli cpu, core::Milli milli, int gpus, std::int64_t count,
+                 std::string spec = "") {
   ObservedType o;
   o.cpu_milli = cpu;
   o.milli_per_gpu = milli;
@@ -16,11 +17,10 @@ ObservedType Obs(core::Milli cpu, core::Milli milli, int gpus, std::int64_t coun
 }
 
 TEST(BuildTargetWorkload, TakesPopularTypesUntilCoverageAndRenormalises) {
-  // Counts 50, 30, 15, 5 of N = 100. Coverage 0.9: 50 (0.5) + 30 (0.8) + 15 (0.95 >= 0.9) -> 3 types,
-  // C = 95; weights 50/95, 30/95, 15/95.
-  const auto t = BuildTargetWorkload({Obs(1000, 500, 1, 15), Obs(2000, 1000, 1, 50), Obs(0, 0, 0, 5),
-                                      Obs(3000, 250, 1, 30)},
-                                     0.9);
+  // Counts 50, 30, 15, 5 of N = 100. Coverage 0.9: 50 (0.5) + 30 (0.8) + 15 (0.95 >= 0.9) -> 3
+  // types, C = 95; weights 50/95, 30/95, 15/95.
+  const auto t = BuildTargetWorkload(
+      {Obs(1000, 500, 1, 15), Obs(2000, 1000, 1, 50), Obs(0, 0, 0, 5), Obs(3000, 250, 1, 30)}, 0.9);
   ASSERT_EQ(t.size(), 3u);
   EXPECT_EQ(t[0].cpu_milli, 2000);
   EXPECT_EQ(t[1].cpu_milli, 3000);
@@ -32,8 +32,8 @@ TEST(BuildTargetWorkload, TakesPopularTypesUntilCoverageAndRenormalises) {
 TEST(BuildTargetWorkload, TiesInCountOrderByShapeDescending) {
   // Equal counts: (cpu, milli, gpus, spec) descending -> cpu 3000 first, then 2000 with the larger
   // spec string "b" before "a".
-  const auto t = BuildTargetWorkload({Obs(2000, 500, 1, 10, "a"), Obs(3000, 500, 1, 10), Obs(2000, 500, 1, 10, "b")},
-                                     1.0);
+  const auto t = BuildTargetWorkload(
+      {Obs(2000, 500, 1, 10, "a"), Obs(3000, 500, 1, 10), Obs(2000, 500, 1, 10, "b")}, 1.0);
   ASSERT_EQ(t.size(), 3u);
   EXPECT_EQ(t[0].cpu_milli, 3000);
   EXPECT_EQ(t[1].cpu_milli, 2000);
@@ -49,7 +49,8 @@ core::Node T4(core::Milli cpu, int gpus) {
   return n;
 }
 
-TargetType Type(core::Milli cpu, int gpus, core::Milli milli, double weight, core::ModelSet models = 0) {
+TargetType Type(core::Milli cpu, int gpus, core::Milli milli, double weight,
+                core::ModelSet models = 0) {
   TargetType t;
   t.cpu_milli = cpu;
   t.gpu.count = gpus;
@@ -76,7 +77,8 @@ TEST(FragmentationModel, TheSixCases) {
       {"CPU-only type: all free GPU counts", Type(1000, 0, 0, 1), 1300},
       {"CPU-only type lacking CPU: all free GPU counts", Type(9000, 0, 0, 1), 1300},
       {"model not allowed: all free GPU counts", Type(1000, 1, 500, 1, v100), 1300},
-      {"fits: only devices that cannot host one unit (device 0, 300 < 500)", Type(1000, 1, 500, 1), 300},
+      {"fits: only devices that cannot host one unit (device 0, 300 < 500)", Type(1000, 1, 500, 1),
+       300},
       {"fits everywhere: nothing fragmented", Type(1000, 1, 200, 1), 0},
       {"GPU fits, CPU lacks: all", Type(5000, 1, 500, 1), 1300},
       {"CPU fits, GPU lacks (2 idle GPUs needed): all", Type(1000, 2, 1000, 1), 1300},

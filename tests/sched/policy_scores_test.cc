@@ -51,8 +51,8 @@ void Use(core::NodeState& st, int j, core::Milli milli, core::Milli cpu) {
   core::ApplyBinding(st, b);
 }
 
-double Score(ScoreFn fn, const core::Node& node, const core::NodeState& before, const core::Workload& w,
-             int device, const FragmentationModel* frag = nullptr) {
+double Score(ScoreFn fn, const core::Node& node, const core::NodeState& before,
+             const core::Workload& w, int device, const FragmentationModel* frag = nullptr) {
   core::NodeState after = before;
   if (w.gpu.NeedsGpu()) {
     if (w.gpu.Kind() == core::SliceKind::kWhole) {
@@ -104,17 +104,26 @@ TEST(ScorePlugins, PublishedFormulas) {
       // gpu-packing, device 0 has 300 free, a 200 share: the tightest fitting device has 300 free,
       // none of the taken ones is idle: R = 300*100/1000 = 30 -> max(100 - 30/10, 50) = 97
       {"gpu-packing", &GpuPackingScore::Score, 64000, {700, 0, 0, 0}, Share(1000, 200), 0, 97},
-      // gpu-packing, a whole GPU on a partly used node: takes one idle device, u = 1 -> max(50-1, 33) = 49
+      // gpu-packing, a whole GPU on a partly used node: takes one idle device, u = 1 -> max(50-1,
+      // 33) = 49
       {"gpu-packing", &GpuPackingScore::Score, 64000, {700, 0, 0, 0}, Whole(1000, 1), 1, 49},
       // gpu-packing, CPU-only request -> 0
       {"gpu-packing", &GpuPackingScore::Score, 64000, {0, 0, 0, 0}, Share(1000, 0), 0, 0},
-      // gpu-clustering, empty node: F 4000, b = 25 (8000-4000) / 8000 = 12 (integer); no GPU pod -> b + 25 = 37
+      // gpu-clustering, empty node: F 4000, b = 25 (8000-4000) / 8000 = 12 (integer); no GPU pod ->
+      // b + 25 = 37
       {"gpu-clustering", &GpuClusteringScore::Score, 64000, {0, 0, 0, 0}, Share(1000, 200), 0, 37},
-      // cpu-balance: node 64000 milli, after: cpu 64000-48000 = 16000 (25 %), GPU 2000/4000 free (50 %):
+      // cpu-balance: node 64000 milli, after: cpu 64000-48000 = 16000 (25 %), GPU 2000/4000 free
+      // (50 %):
       // min(1, 0.25 / 0.5) * 100 = 50
       {"cpu-balance", &CpuBalanceScore::Score, 64000, {1000, 0, 0, 0}, Whole(48000, 1), 1, 50},
       // cpu-balance: no GPU left after placement -> 100
-      {"cpu-balance", &CpuBalanceScore::Score, 64000, {1000, 1000, 1000, 0}, Whole(60000, 1), 3, 100},
+      {"cpu-balance",
+       &CpuBalanceScore::Score,
+       64000,
+       {1000, 1000, 1000, 0},
+       Whole(60000, 1),
+       3,
+       100},
   };
   for (const Case& c : cases) {
     const core::Node node = T4Node(c.node_cpu, 4);
@@ -124,7 +133,8 @@ TEST(ScorePlugins, PublishedFormulas) {
     }
     core::Workload w = c.w;
     if (w.gpu.milli_per_gpu == 0) w.gpu.count = 0;  // the CPU-only row
-    EXPECT_EQ(Score(c.fn, node, st, w, c.device), c.expected) << c.name << " expected " << c.expected;
+    EXPECT_EQ(Score(c.fn, node, st, w, c.device), c.expected)
+        << c.name << " expected " << c.expected;
   }
 }
 
@@ -161,7 +171,8 @@ TEST(ScorePlugins, FgdScoresTheFragmentationChange) {
   core::NodeState used = st;
   Use(used, 0, 600, 0);
   EXPECT_EQ(Score(&FgdScore::Score, node, used, Share(1000, 500), 1, &frag), 50);
-  // 400 onto that device fills the fragment: Frag 400 -> 0: trunc(100 sigmoid(0.4)) = trunc(59.87) = 59
+  // 400 onto that device fills the fragment: Frag 400 -> 0: trunc(100 sigmoid(0.4)) = trunc(59.87)
+  // = 59
   EXPECT_EQ(Score(&FgdScore::Score, node, used, Share(1000, 400), 0, &frag), 59);
 }
 
@@ -176,7 +187,8 @@ TEST(Registry, PoliciesNameRegisteredPluginsAndUnknownNamesFail) {
   EXPECT_TRUE(FindPolicy("gpool").ok());
   auto bad = FindPolicy("tetris");
   ASSERT_FALSE(bad.ok());
-  EXPECT_NE(bad.status().message().find("best-fit"), std::string::npos) << "lists the known policies";
+  EXPECT_NE(bad.status().message().find("best-fit"), std::string::npos)
+      << "lists the known policies";
 }
 
 }  // namespace

@@ -173,7 +173,8 @@ TEST(UpperBoundAllocation, OpenbDefaultTrace) {
   Result<FillRun> run = RunFillSeed(*trace, options, 42);
   ASSERT_TRUE(run.ok()) << run.status().ToString();
   const double fgd = 100.0 * static_cast<double>(run->final_used_milli) / 6'212'000;
-  std::printf("fill seed 42: LP bound %.3f %%, fgd allocates %.3f %%\n", run->relaxation_bound, fgd);
+  std::printf("fill seed 42: LP bound %.3f %%, fgd allocates %.3f %%\n", run->relaxation_bound,
+              fgd);
   EXPECT_GE(run->relaxation_bound, fgd);
   EXPECT_LE(run->relaxation_bound, 100.0);
   EXPECT_GE(run->relaxation_bound, own->bound_percent);

@@ -27,8 +27,8 @@ TEST(PairwiseMean, MatchesPlainMeanOnExactValues) {
 
 TEST(Discretise, ColumnsFallBackToNeighboursAndStayEmptyOtherwise) {
   // Total 10 GPUs: a = round(arrived / 10 / 10) in %, u = round(used / 10 / 10, 2).
-  // Records: arrived 0 -> col 0; 2000 -> col 20 (twice: used 1500 and 2000 -> 15.0, 20.0, mean 17.5);
-  // 4000 -> col 40. Column 21 has no record: falls back to columns 20..22 -> 17.5.
+  // Records: arrived 0 -> col 0; 2000 -> col 20 (twice: used 1500 and 2000 -> 15.0, 20.0,
+  // mean 17.5); 4000 -> col 40. Column 21 has no record: falls back to columns 20..22 -> 17.5.
   // Column 30 has no record and no neighbour: NaN.
   const std::vector<AllocationRecord> r = {{0, 0}, {2000, 1500}, {2000, 2000}, {4000, 3000}};
   const std::vector<double> cells = Discretise(r, 10);

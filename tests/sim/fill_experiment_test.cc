@@ -20,10 +20,10 @@ OpenbPod Pod(std::string name, std::int64_t cpu, int k, std::int64_t milli, std:
 TEST(ToPoolModel, NormalisesRequestsAsThePublishedSimulator) {
   const std::vector<OpenbNode> nodes = {Node("b", 2, "T4"), Node("a", 4, "V100M16")};
   const std::vector<OpenbPod> pods = {
-      Pod("p3", 1000, 1, 1500),               // gpu_milli > 1000 -> a whole GPU
-      Pod("p1", 1000, 1, 0),                  // num_gpu 1 but 0 milli -> CPU-only
-      Pod("p2", 1000, 0, 500),                // num_gpu 0 -> CPU-only, milli ignored
-      Pod("p0", 1000, 2, 1000, "V100M16"),    // two whole GPUs, model constraint
+      Pod("p3", 1000, 1, 1500),             // gpu_milli > 1000 -> a whole GPU
+      Pod("p1", 1000, 1, 0),                // num_gpu 1 but 0 milli -> CPU-only
+      Pod("p2", 1000, 0, 500),              // num_gpu 0 -> CPU-only, milli ignored
+      Pod("p0", 1000, 2, 1000, "V100M16"),  // two whole GPUs, model constraint
   };
   auto t = ToPoolModel(nodes, pods);
   ASSERT_TRUE(t.ok()) << t.status().ToString();
@@ -51,10 +51,12 @@ TEST(ToPoolModel, UnknownModelsAreNamed) {
 
 OpenbWorkload SmallTrace() {
   std::vector<OpenbNode> nodes;
-  for (int i = 0; i < 6; ++i) nodes.push_back(Node("n" + std::to_string(i), i % 2 ? 4 : 2, i % 3 ? "T4" : "A10"));
+  for (int i = 0; i < 6; ++i)
+    nodes.push_back(Node("n" + std::to_string(i), i % 2 ? 4 : 2, i % 3 ? "T4" : "A10"));
   std::vector<OpenbPod> pods;
   const std::int64_t shares[] = {250, 500, 810, 1000, 1000, 300};
-  for (int i = 0; i < 30; ++i) pods.push_back(Pod("p" + std::to_string(100 + i), 2000 + 500 * (i % 5), 1, shares[i % 6]));
+  for (int i = 0; i < 30; ++i)
+    pods.push_back(Pod("p" + std::to_string(100 + i), 2000 + 500 * (i % 5), 1, shares[i % 6]));
   pods.push_back(Pod("p200", 4000, 2, 1000));
   pods.push_back(Pod("p201", 1000, 0, 0));
   return ToPoolModel(nodes, pods).value();
@@ -95,7 +97,8 @@ TEST(RunFill, ArrivesUntilTheInflatedCapacityAndAccountsEveryPod) {
   EXPECT_GT(run.failed_pods, 0);  // 130 % cannot all fit
   ASSERT_EQ(run.allocation.size(), 131u);
   EXPECT_FALSE(std::isnan(run.allocation[100]));
-  EXPECT_LE(100.0 * static_cast<double>(run.final_used_milli) / 18000, run.locked_waste_bound + 1e-9);
+  EXPECT_LE(100.0 * static_cast<double>(run.final_used_milli) / 18000,
+            run.locked_waste_bound + 1e-9);
 }
 
 TEST(RunFill, RejectsBadOptions) {
@@ -115,11 +118,13 @@ TEST(PublishedResults, ParsesRowsAndMeans) {
   std::string header = "workload,sc_policy,tune,seed,total_gpus";
   for (int c = 0; c <= 130; ++c) header += "," + std::to_string(c);
   auto row = [](const char* policy, int seed, double last) {
-    std::string r = std::string("openb_pod_list_default,") + policy + ",1.3," + std::to_string(seed) + ",6212";
+    std::string r =
+        std::string("openb_pod_list_default,") + policy + ",1.3," + std::to_string(seed) + ",6212";
     for (int c = 0; c < 130; ++c) r += ",1.0";
     return r + "," + std::to_string(last);
   };
-  const std::string csv = header + "\n" + row("06-FGD", 42, 95.0) + "\n" + row("06-FGD", 43, 96.0) + "\n";
+  const std::string csv =
+      header + "\n" + row("06-FGD", 42, 95.0) + "\n" + row("06-FGD", 43, 96.0) + "\n";
   auto p = PublishedResults::Parse(csv, "t.csv");
   ASSERT_TRUE(p.ok()) << p.status().ToString();
   EXPECT_DOUBLE_EQ(p->Mean("default", "fgd", 130), 95.5);  // (95 + 96) / 2

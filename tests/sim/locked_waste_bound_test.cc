@@ -36,7 +36,8 @@ TEST(LockedWasteBound, SmallPodsFillOnlyGapsTheyFit) {
   // Cut at t = 191: pods < 191 = 250, gaps >= 191 = 0  -> fill <= 250 (and 250 is reachable).
   // locked = 380 - 250 = 130; bound = (4000 - 130) / 4000 = 96.75 %.
   const std::vector<core::Workload> prefix = {Share(810), Share(810)};
-  const std::vector<core::Workload> arrived = {Share(810), Share(810), Share(100), Share(150), Share(300)};
+  const std::vector<core::Workload> arrived = {Share(810), Share(810), Share(100), Share(150),
+                                               Share(300)};
   const LockedWaste lw = LockedWasteBound(prefix, arrived, 4000);
   EXPECT_EQ(lw.gap_milli, 380);
   EXPECT_EQ(lw.fillable_milli, 250);

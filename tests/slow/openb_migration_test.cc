@@ -37,17 +37,21 @@ TEST(OpenbMigration, MovesAreCountedAndRunsStayBelowTheLockedWasteBound) {
     const FillRun& r = b->runs[i];
     moves += static_cast<double>(r.moves);
     bound += r.locked_waste_bound / static_cast<double>(b->runs.size());
-    EXPECT_LE(100.0 * static_cast<double>(r.final_used_milli) / 6212000.0, r.locked_waste_bound + 1e-9)
+    EXPECT_LE(100.0 * static_cast<double>(r.final_used_milli) / 6212000.0,
+              r.locked_waste_bound + 1e-9)
         << "seed " << r.seed << ": a run cannot beat its own upper bound";
   }
   const double with_moves = b->mean_allocation.back();
-  std::printf("gpool %.2f%%, gpool --migrate 4 %.2f%% (%.1f moves/run), locked-waste bound %.2f%%, gap %.2f\n",
-              a->mean_allocation.back(), with_moves, moves / 10, bound, bound - with_moves);
+  std::printf(
+      "gpool %.2f%%, gpool --migrate 4 %.2f%% (%.1f moves/run), locked-waste bound %.2f%%, gap "
+      "%.2f\n",
+      a->mean_allocation.back(), with_moves, moves / 10, bound, bound - with_moves);
   EXPECT_GT(moves, 0);
   EXPECT_GE(with_moves, a->mean_allocation.back() - 0.1) << "moves should not cost allocation";
   EXPECT_GT(with_moves, 95.39) << "beats the published FGD mean";
-  EXPECT_LT(bound, 97.5) << "if the bound rises above the issue's 97.5 % target, the target is reachable in "
-                            "principle and this test must demand it";
+  EXPECT_LT(bound, 97.5)
+      << "if the bound rises above the issue's 97.5 % target, the target is reachable in "
+         "principle and this test must demand it";
 }
 
 }  // namespace

@@ -52,24 +52,26 @@ class OpenbReproduction : public ::testing::TestWithParam<std::string> {};
 TEST_P(OpenbReproduction, PublishedPoliciesWithinOnePointAndGpoolBeatsFgd) {
   const std::string workload = GetParam();
   const OpenbWorkload trace = LoadTrace(workload);
-  for (const char* policy : {"random", "dot-product", "gpu-clustering", "gpu-packing", "best-fit", "fgd"}) {
+  for (const char* policy :
+       {"random", "dot-product", "gpu-clustering", "gpu-packing", "best-fit", "fgd"}) {
     const double published = Published().Mean(workload, policy, 130);
     ASSERT_FALSE(std::isnan(published)) << workload << "/" << policy;
     const double ours = MeanAt130(trace, policy);
-    std::printf("%-12s %-15s ours %6.2f published %6.2f delta %+5.2f\n", workload.c_str(), policy, ours, published,
-                ours - published);
+    std::printf("%-12s %-15s ours %6.2f published %6.2f delta %+5.2f\n", workload.c_str(), policy,
+                ours, published, ours - published);
     EXPECT_NEAR(ours, published, 1.0) << workload << "/" << policy;
   }
   const double fgd = Published().Mean(workload, "fgd", 130);
   const double gpool = MeanAt130(trace, "gpool");
-  std::printf("%-12s %-15s ours %6.2f published fgd %6.2f margin %+5.2f\n", workload.c_str(), "gpool", gpool, fgd,
-              gpool - fgd);
+  std::printf("%-12s %-15s ours %6.2f published fgd %6.2f margin %+5.2f\n", workload.c_str(),
+              "gpool", gpool, fgd, gpool - fgd);
   EXPECT_GT(gpool, fgd) << workload << ": gpool must beat the published FGD mean";
 }
 
 INSTANTIATE_TEST_SUITE_P(AllWorkloads, OpenbReproduction,
-                         ::testing::Values("default", "cpu050", "cpu100", "gpushare40", "gpushare60", "gpushare80",
-                                           "gpushare100", "gpuspec10", "gpuspec20", "multigpu20", "multigpu30"));
+                         ::testing::Values("default", "cpu050", "cpu100", "gpushare40",
+                                           "gpushare60", "gpushare80", "gpushare100", "gpuspec10",
+                                           "gpuspec20", "multigpu20", "multigpu30"));
 
 }  // namespace
 }  // namespace gpool::sim
