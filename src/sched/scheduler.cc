@@ -378,89 +378,105 @@ struct MovePlan {
   double cost = 0;           // moved GPU milli, plus a little per move
 };
 
-// Chooses which placed workloads to move off `node` so that w fits there; false if more than
-// max_moves would be needed. Greedy on the cheapest device(s) to clear, then on CPU and memory.
-bool PlanNode(const Node& node, NodeState st, const Workload& w, const std::vector<int>& on_node,
-              std::span<const PlacedWorkload> placed, int max_moves, MovePlan& plan) {
-  plan.victims.clear();
-  plan.cost = 0;
-  auto take = [&](int v) {
-    if (std::find(plan.victims.begin(), plan.victims.end(), v) != plan.victims.end()) return;
-    plan.victims.push_back(v);
-    core::UnapplyBinding(st, placed[static_cast<size_t>(v)].binding);
-    for (const Slice& s : placed[static_cast<size_t>(v)].binding.slices)
-      plan.cost += static_cast<double>(s.milli);
-    plan.cost += 1;  // prefer fewer moves at equal GPU cost
-  };
+// Lists ways to make w fit on `node` by moving at most max_moves of the placed workloads in
+// `on_node` elsewhere: for a one-device request, one plan per device that can be cleared enough
+// (its smallest workloads first); for k whole GPUs, the k cheapest devices to clear. Each plan then
+// adds the workloads that free the most CPU and memory (GPU-less ones first) if those are short.
+void PlanNode(const Node& node, const NodeState& state, const Workload& w,
+              const std::vector<int>& on_node, std::span<const PlacedWorkload> placed,
+              int max_moves, int node_index, std::vector<MovePlan>& out) {
   auto uses_device = [&](int v, int j) {
     for (const Slice& s : placed[static_cast<size_t>(v)].binding.slices) {
       if (s.device == j) return true;
     }
     return false;
   };
-  const core::GpuRequest& g = w.gpu;
-  if (g.NeedsGpu()) {
-    // Cost of clearing each device enough for one unit of the request.
-    struct DeviceCost {
-      int device;
-      double milli;
-      std::vector<int> victims;
+  // Completes a plan whose GPU victims are chosen: CPU and memory, then checks it.
+  auto finish = [&](std::vector<int> victims) {
+    MovePlan plan;
+    plan.node = node_index;
+    NodeState st = state;
+    auto take = [&](int v) {
+      if (std::find(plan.victims.begin(), plan.victims.end(), v) != plan.victims.end()) return;
+      plan.victims.push_back(v);
+      core::UnapplyBinding(st, placed[static_cast<size_t>(v)].binding);
+      for (const Slice& s : placed[static_cast<size_t>(v)].binding.slices) {
+        plan.cost += static_cast<double>(s.milli);
+      }
+      plan.cost += 1;  // prefer fewer moves at equal GPU cost
     };
-    std::vector<DeviceCost> costs;
-    const core::MigFamily family = core::GetGpuModel(node.model).mig;
-    for (int j = 0; j < node.gpu_count; ++j) {
-      DeviceCost dc{j, 0, {}};
-      std::vector<int> here;
+    for (int v : victims) take(v);
+    if (st.cpu_free < w.cpu_milli || st.memory_free < w.memory_mib) {
+      std::vector<int> rest;
       for (int v : on_node) {
-        if (uses_device(v, j)) here.push_back(v);
+        if (std::find(plan.victims.begin(), plan.victims.end(), v) == plan.victims.end()) {
+          rest.push_back(v);
+        }
       }
-      std::sort(here.begin(), here.end(), [&](int a, int b) {
-        return placed[static_cast<size_t>(a)].workload->gpu.TotalMilli() <
-               placed[static_cast<size_t>(b)].workload->gpu.TotalMilli();
+      std::sort(rest.begin(), rest.end(), [&](int a, int b) {
+        const Workload& wa = *placed[static_cast<size_t>(a)].workload;
+        const Workload& wb = *placed[static_cast<size_t>(b)].workload;
+        const Milli ga = wa.gpu.TotalMilli(), gb = wb.gpu.TotalMilli();
+        if ((ga == 0) != (gb == 0)) return ga == 0;
+        return wa.cpu_milli > wb.cpu_milli;
       });
-      NodeState trial = st;
-      size_t k = 0;
-      while (!core::DeviceCanHost(trial.devices[static_cast<size_t>(j)], g, family, nullptr)) {
-        if (k == here.size()) break;
-        const int v = here[k++];
-        core::UnapplyBinding(trial, placed[static_cast<size_t>(v)].binding);
-        dc.victims.push_back(v);
-        dc.milli +=
-            static_cast<double>(placed[static_cast<size_t>(v)].workload->gpu.TotalMilli()) + 1;
-      }
-      if (core::DeviceCanHost(trial.devices[static_cast<size_t>(j)], g, family, nullptr)) {
-        costs.push_back(std::move(dc));
+      for (int v : rest) {
+        if (st.cpu_free >= w.cpu_milli && st.memory_free >= w.memory_mib) break;
+        take(v);
       }
     }
-    std::stable_sort(costs.begin(), costs.end(),
-                     [](const DeviceCost& a, const DeviceCost& b) { return a.milli < b.milli; });
-    const int units = g.Kind() == SliceKind::kWhole ? g.count : 1;
-    if (static_cast<int>(costs.size()) < units) return false;
-    for (int u = 0; u < units; ++u) {
-      for (int v : costs[static_cast<size_t>(u)].victims) take(v);
+    if (!plan.victims.empty() && static_cast<int>(plan.victims.size()) <= max_moves &&
+        FitFilter(node, st, w) == FilterVerdict::kFitsNow) {
+      out.push_back(std::move(plan));
     }
+  };
+  const core::GpuRequest& g = w.gpu;
+  if (!g.NeedsGpu()) {
+    finish({});
+    return;
   }
-  // CPU and memory: move the workloads that free the most CPU, GPU-less ones first.
-  if (st.cpu_free < w.cpu_milli || st.memory_free < w.memory_mib) {
-    std::vector<int> rest;
+  // Per device: the victims that clear it enough for one unit of the request, smallest first.
+  struct DeviceCost {
+    double milli;
+    std::vector<int> victims;
+  };
+  std::vector<DeviceCost> costs;
+  const core::MigFamily family = core::GetGpuModel(node.model).mig;
+  for (int j = 0; j < node.gpu_count; ++j) {
+    DeviceCost dc{0, {}};
+    std::vector<int> here;
     for (int v : on_node) {
-      if (std::find(plan.victims.begin(), plan.victims.end(), v) == plan.victims.end())
-        rest.push_back(v);
+      if (uses_device(v, j)) here.push_back(v);
     }
-    std::sort(rest.begin(), rest.end(), [&](int a, int b) {
-      const Workload& wa = *placed[static_cast<size_t>(a)].workload;
-      const Workload& wb = *placed[static_cast<size_t>(b)].workload;
-      const Milli ga = wa.gpu.TotalMilli(), gb = wb.gpu.TotalMilli();
-      if ((ga == 0) != (gb == 0)) return ga == 0;
-      return wa.cpu_milli > wb.cpu_milli;
+    std::sort(here.begin(), here.end(), [&](int a, int b) {
+      return placed[static_cast<size_t>(a)].workload->gpu.TotalMilli() <
+             placed[static_cast<size_t>(b)].workload->gpu.TotalMilli();
     });
-    for (int v : rest) {
-      if (st.cpu_free >= w.cpu_milli && st.memory_free >= w.memory_mib) break;
-      take(v);
+    NodeState trial = state;
+    size_t k = 0;
+    while (!core::DeviceCanHost(trial.devices[static_cast<size_t>(j)], g, family, nullptr) &&
+           k < here.size() && static_cast<int>(dc.victims.size()) < max_moves) {
+      const int v = here[k++];
+      core::UnapplyBinding(trial, placed[static_cast<size_t>(v)].binding);
+      dc.victims.push_back(v);
+      dc.milli += static_cast<double>(placed[static_cast<size_t>(v)].workload->gpu.TotalMilli()) + 1;
+    }
+    if (core::DeviceCanHost(trial.devices[static_cast<size_t>(j)], g, family, nullptr)) {
+      costs.push_back(std::move(dc));
     }
   }
-  return static_cast<int>(plan.victims.size()) <= max_moves &&
-         FitFilter(node, st, w) == FilterVerdict::kFitsNow;
+  if (g.Kind() != SliceKind::kWhole) {
+    for (DeviceCost& dc : costs) finish(std::move(dc.victims));
+    return;
+  }
+  std::stable_sort(costs.begin(), costs.end(),
+                   [](const DeviceCost& a, const DeviceCost& b) { return a.milli < b.milli; });
+  if (static_cast<int>(costs.size()) < g.count) return;
+  std::vector<int> victims;
+  for (int u = 0; u < g.count; ++u) {
+    for (int v : costs[static_cast<size_t>(u)].victims) victims.push_back(v);
+  }
+  finish(std::move(victims));
 }
 
 }  // namespace
@@ -476,15 +492,11 @@ std::vector<Action> Scheduler::PlanMoves(const Snapshot& snapshot, Placement& pl
       by_node[static_cast<size_t>(pw.binding.node)].push_back(static_cast<int>(v));
   }
   std::vector<MovePlan> plans;
-  MovePlan plan;
   for (int i = 0; i < cluster.size(); ++i) {
     if (by_node[static_cast<size_t>(i)].empty()) continue;
     if (FitFilter(cluster.node(i), placement.At(i), w) == FilterVerdict::kNever) continue;
-    if (PlanNode(cluster.node(i), placement.At(i), w, by_node[static_cast<size_t>(i)],
-                 snapshot.placed, config_.max_moves, plan)) {
-      plan.node = i;
-      plans.push_back(plan);
-    }
+    PlanNode(cluster.node(i), placement.At(i), w, by_node[static_cast<size_t>(i)], snapshot.placed,
+             config_.max_moves, i, plans);
   }
   std::stable_sort(plans.begin(), plans.end(),
                    [](const MovePlan& a, const MovePlan& b) { return a.cost < b.cost; });
@@ -548,7 +560,7 @@ std::vector<Action> Scheduler::PlanMoves(const Snapshot& snapshot, Placement& pl
     for (int v : mp.victims) {
       const PlacedWorkload& pw = snapshot.placed[static_cast<size_t>(v)];
       Choice c = ChooseNode(cluster, placement, *pw.workload, *policy_, scorers_,
-                            fragmentation_.get(), rng, mp.node, config_.max_scored_nodes);
+                            fragmentation_.get(), rng, /*exclude=*/-1, config_.max_scored_nodes);
       if (c.node < 0) {
         ok = false;
         break;

@@ -195,7 +195,7 @@ TEST(MigrationPlanner, MovesTheCheapestVictimOffTheNodeThatThenFits) {
   EXPECT_EQ(a[0].kind, ActionKind::kMigrate);
   EXPECT_EQ(a[0].workload, 10u);
   EXPECT_EQ(a[0].from.node, 0);
-  EXPECT_EQ(a[0].to.node, 1) << "never back onto the node being cleared";
+  EXPECT_EQ(a[0].to.node, 1) << "n0 has no other device; n1 has room";
   EXPECT_EQ(a[0].moved_milli, 300);
   EXPECT_EQ(a[1].kind, ActionKind::kBind);
   EXPECT_EQ(a[1].workload, 1u);
