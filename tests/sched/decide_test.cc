@@ -228,6 +228,20 @@ TEST(MigrationPlanner, RespectsUnmovableWorkloadsAndTheMoveLimit) {
   for (const Action& x : a) EXPECT_NE(x.workload, 12u) << "the unmovable workload stays";
 }
 
+TEST(MigrationPlanner, AVictimMayMoveToAnotherDeviceOfTheSameNode) {
+  // One node, two T4s: device 0 holds a 300 share, device 1 a 600 share (400 free). An 800 share
+  // fits on neither; moving the 300 onto device 1 (300 <= 400) clears device 0 for it.
+  Pool pool({MakeNode("n0", "T4", 2)});
+  pool.Put(Share(10, 300), 0, 0);
+  pool.Put(Share(11, 600), 0, 1);
+  const auto a = pool.Decide(Share(1, 800), Policy("gpool", 1));
+  ASSERT_EQ(a.size(), 2u);
+  EXPECT_EQ(a[0].workload, 10u);
+  EXPECT_EQ(a[0].to.node, 0);
+  EXPECT_EQ(a[0].to.slices.at(0).device, 1);
+  EXPECT_EQ(a[1].to.slices.at(0).device, 0);
+}
+
 TEST(MigrationPlanner, NoPlanWhenVictimsFitNowhere) {
   // n0: a 600 share (400 free); n1: a 700 share (300 free). An 800 share would need the 600 or the
   // 700 moved, and neither fits on the other node: no actions.
