@@ -459,7 +459,8 @@ void PlanNode(const Node& node, const NodeState& state, const Workload& w,
       const int v = here[k++];
       core::UnapplyBinding(trial, placed[static_cast<size_t>(v)].binding);
       dc.victims.push_back(v);
-      dc.milli += static_cast<double>(placed[static_cast<size_t>(v)].workload->gpu.TotalMilli()) + 1;
+      dc.milli +=
+          static_cast<double>(placed[static_cast<size_t>(v)].workload->gpu.TotalMilli()) + 1;
     }
     if (core::DeviceCanHost(trial.devices[static_cast<size_t>(j)], g, family, nullptr)) {
       costs.push_back(std::move(dc));

@@ -22,6 +22,16 @@ struct AllocationRecord {
 
 std::vector<double> Discretise(std::span<const AllocationRecord> records, std::int64_t total_gpus);
 
+// The fragmentation curve (analysis_frag_discrete.csv): per record the cluster's total FGD
+// fragmentation in milli (logged with 2 decimals), per column round(100 * mean / 1000 / GPUs, 2):
+// fragmented GPUs as a % of all GPUs. Same columns and fallback as Discretise.
+struct FragmentationRecord {
+  std::int64_t arrived_milli;
+  double fragmentation_milli;
+};
+std::vector<double> DiscretiseFragmentation(std::span<const FragmentationRecord> records,
+                                            std::int64_t total_gpus);
+
 // Python's round(x, 2): correctly rounded decimal, ties to even on the exact binary value.
 double PythonRound2(double x);
 // numpy's round(x, 2): rint(x * 100) / 100.

@@ -158,6 +158,21 @@ Result<FillRun> RunFillSeed(const OpenbWorkload& trace, const FillOptions& optio
   std::vector<std::int32_t> placed_index(arrived.size(), -1);
   std::vector<AllocationRecord> records;
   records.reserve(arrived.size());
+  // Fragmentation of every node for the target workload, kept current as nodes change.
+  const sched::FragmentationModel frag(config.target);
+  std::vector<double> node_frag(static_cast<std::size_t>(cluster.size()));
+  double frag_total = 0;
+  for (int i = 0; i < cluster.size(); ++i) {
+    node_frag[static_cast<std::size_t>(i)] = frag.Fragmentation(cluster.node(i), cluster.state(i));
+    frag_total += node_frag[static_cast<std::size_t>(i)];
+  }
+  auto refresh = [&](int i) {
+    const double f = frag.Fragmentation(cluster.node(i), cluster.state(i));
+    frag_total += f - node_frag[static_cast<std::size_t>(i)];
+    node_frag[static_cast<std::size_t>(i)] = f;
+  };
+  std::vector<FragmentationRecord> frag_records;
+  frag_records.reserve(arrived.size());
 
   FillRun run;
   run.seed = seed;
@@ -177,12 +192,15 @@ Result<FillRun> RunFillSeed(const OpenbWorkload& trace, const FillOptions& optio
         if (Status s = cluster.Bind(a.to); !s.ok())
           return Status::Internal("migration failed: " + s.message());
         placed[static_cast<std::size_t>(placed_index[a.workload])].binding = a.to;
+        refresh(a.from.node);
+        refresh(a.to.node);
         run.moves += 1;
         run.moved_milli += a.moved_milli;
         continue;
       }
       if (Status s = cluster.Bind(a.to); !s.ok())
         return Status::Internal("bind failed: " + s.message());
+      refresh(a.to.node);
       placed_index[a.workload] = static_cast<std::int32_t>(placed.size());
       placed.push_back({&arrived[a.workload], std::move(a.to)});
       bound = bound || a.workload == arrived[p].id;
@@ -193,8 +211,10 @@ Result<FillRun> RunFillSeed(const OpenbWorkload& trace, const FillOptions& optio
     }
     arrived_milli += arrived[p].gpu.TotalMilli();
     records.push_back({arrived_milli, cluster.used_gpu_milli()});
+    frag_records.push_back({arrived_milli, frag_total});
   }
   run.allocation = Discretise(records, capacity / core::kWholeGpuMilli);
+  run.fragmentation = DiscretiseFragmentation(frag_records, capacity / core::kWholeGpuMilli);
   run.final_used_milli = cluster.used_gpu_milli();
   const std::size_t prefix =
       run.first_failure < 0 ? arrived.size() : static_cast<std::size_t>(run.first_failure);
@@ -255,20 +275,25 @@ Result<FillResult> RunFill(const OpenbWorkload& trace, const FillOptions& option
     if (!errors[i].ok()) return errors[i];
     result.runs.push_back(std::move(runs[i]));
   }
-  result.mean_allocation.assign(kAllocationColumns, 0);
-  for (int c = 0; c < kAllocationColumns; ++c) {
-    double sum = 0;
-    int n = 0;
-    for (const FillRun& r : result.runs) {
-      const double v = r.allocation[static_cast<std::size_t>(c)];
-      if (!std::isnan(v)) {
-        sum += v;
-        ++n;
+  auto mean_of = [&](std::vector<double> FillRun::*curve) {
+    std::vector<double> mean(kAllocationColumns, 0);
+    for (int c = 0; c < kAllocationColumns; ++c) {
+      double sum = 0;
+      int n = 0;
+      for (const FillRun& r : result.runs) {
+        const double v = (r.*curve)[static_cast<std::size_t>(c)];
+        if (!std::isnan(v)) {
+          sum += v;
+          ++n;
+        }
       }
+      mean[static_cast<std::size_t>(c)] =
+          n > 0 ? sum / n : std::numeric_limits<double>::quiet_NaN();
     }
-    result.mean_allocation[static_cast<std::size_t>(c)] =
-        n > 0 ? sum / n : std::numeric_limits<double>::quiet_NaN();
-  }
+    return mean;
+  };
+  result.mean_allocation = mean_of(&FillRun::allocation);
+  result.mean_fragmentation = mean_of(&FillRun::fragmentation);
   return result;
 }
 

@@ -32,7 +32,8 @@ struct FillOptions {
 
 struct FillRun {
   std::uint64_t seed = 0;
-  std::vector<double> allocation;  // kAllocationColumns cells, % (NaN where absent)
+  std::vector<double> allocation;     // kAllocationColumns cells, % (NaN where absent)
+  std::vector<double> fragmentation;  // same columns: FGD-fragmented GPUs, % of all GPUs
   std::int64_t arrivals = 0;
   std::int64_t failed_pods = 0;
   std::int64_t moves = 0;
@@ -47,8 +48,9 @@ struct FillRun {
 struct FillResult {
   std::string policy;
   std::int64_t total_gpus = 0;
-  std::vector<FillRun> runs;            // one per seed, in the order given
-  std::vector<double> mean_allocation;  // per column, mean over seeds
+  std::vector<FillRun> runs;               // one per seed, in the order given
+  std::vector<double> mean_allocation;     // per column, mean over seeds
+  std::vector<double> mean_fragmentation;  // per column, mean over seeds
 };
 
 // The pods and nodes of an openb trace turned into the pool's model.

@@ -40,6 +40,8 @@ nlohmann::json FillResultJson(const FillResult& result, const FillOptions& optio
   j["migrate"] = options.migrate;
   j["allocation"] = Cells(result.runs.front().allocation);
   j["mean_allocation"] = Cells(result.mean_allocation);
+  j["fragmentation"] = Cells(result.runs.front().fragmentation);
+  j["mean_fragmentation"] = Cells(result.mean_fragmentation);
   j["failed_pods"] = result.runs.front().failed_pods;
   j["moves"] = result.runs.front().moves;
   j["mean_failed_pods"] = Mean(result, &FillRun::failed_pods);

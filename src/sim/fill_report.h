@@ -2,7 +2,8 @@
 // plot of the allocation curves. Pure: they return text; callers write files.
 //
 // JSON fields: policy, seeds, total_gpus, allocation (131 cells of the first seed, null where
-// absent), mean_allocation (per cell, mean over seeds), failed_pods and moves (first seed),
+// absent), mean_allocation (per cell, mean over seeds), fragmentation and mean_fragmentation
+// (the same columns: FGD-fragmented GPUs in % of all GPUs), failed_pods and moves (first seed),
 // mean_failed_pods, mean_moves, per_seed (seed, arrivals, failed_pods, moves, moved_gpu_milli,
 // allocation_at_130), inflate, migrate, wall_seconds.
 #pragma once

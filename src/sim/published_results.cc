@@ -49,6 +49,7 @@ Result<PublishedResults> PublishedResults::Parse(std::string_view csv,
   PublishedResults out;
   std::size_t pos = 0;
   int line_no = 0;
+  std::size_t lead = 5;  // columns before the 131 cells
   const std::string src(source_name);
   while (pos < csv.size()) {
     std::size_t end = csv.find('\n', pos);
@@ -60,16 +61,18 @@ Result<PublishedResults> PublishedResults::Parse(std::string_view csv,
     if (line.empty()) continue;
     auto f = SplitComma(line);
     if (line_no == 1) {
-      if (f.size() != 5 + kAllocationColumns || f[0] != "workload" || f[1] != "sc_policy" ||
+      // The allocation file has a total_gpus column, the fragmentation file does not.
+      lead = f.size() > 4 && f[4] == "total_gpus" ? 5 : 4;
+      if (f.size() != lead + kAllocationColumns || f[0] != "workload" || f[1] != "sc_policy" ||
           f[3] != "seed") {
         return Status::InvalidArgument(
-            src + ":1: expected header workload,sc_policy,tune,seed,total_gpus,0..130");
+            src + ":1: expected header workload,sc_policy,tune,seed[,total_gpus],0,1,...,130");
       }
       continue;
     }
-    if (f.size() != 5 + kAllocationColumns) {
+    if (f.size() != lead + kAllocationColumns) {
       return Status::InvalidArgument(src + ":" + std::to_string(line_no) + ": expected " +
-                                     std::to_string(5 + kAllocationColumns) + " fields, got " +
+                                     std::to_string(lead + kAllocationColumns) + " fields, got " +
                                      std::to_string(f.size()));
     }
     PublishedRow row;
@@ -78,7 +81,7 @@ Result<PublishedResults> PublishedResults::Parse(std::string_view csv,
     row.policy = PolicyFromPublishedName(f[1]);
     row.seed = std::strtoull(std::string(f[3]).c_str(), nullptr, 10);
     for (int c = 0; c < kAllocationColumns; ++c) {
-      const std::string cell(f[static_cast<std::size_t>(5 + c)]);
+      const std::string cell(f[lead + static_cast<std::size_t>(c)]);
       if (cell.empty()) {
         row.cells.push_back(std::numeric_limits<double>::quiet_NaN());
         continue;
@@ -87,8 +90,8 @@ Result<PublishedResults> PublishedResults::Parse(std::string_view csv,
       const double v = std::strtod(cell.c_str(), &endp);
       if (endp == cell.c_str() || *endp != '\0') {
         return Status::InvalidArgument(src + ":" + std::to_string(line_no) + ":" +
-                                       std::to_string(6 + c) + ": expected a number, got \"" +
-                                       cell + "\"");
+                                       std::to_string(lead + 1 + static_cast<std::size_t>(c)) +
+                                       ": expected a number, got \"" + cell + "\"");
       }
       row.cells.push_back(v);
     }

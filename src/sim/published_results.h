@@ -1,4 +1,5 @@
-// PublishedResults: the FGD authors' per-seed allocation curves (analysis_allo_discrete.csv).
+// PublishedResults: the FGD authors' per-seed curves: allocation (analysis_allo_discrete.csv) or
+// fragmentation (analysis_frag_discrete.csv, which lacks the total_gpus column).
 //
 // One row per (workload, policy, seed) with 131 cells (allocation % at 0..130 % arrived).
 // Policy names are mapped to gpool's registry names (01-Random -> random, 06-FGD -> fgd, ...).
