@@ -116,6 +116,16 @@ TEST_F(SimCli, MissingFileAndBadSeedRange) {
   EXPECT_NE(r.output.find("--seeds"), std::string::npos) << r.output;
 }
 
+TEST_F(SimCli, UsageErrorsExitTwo) {
+  CliRun r = RunGpool("");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  r = RunGpool("sim fill --nodes " + Path("nodes.csv"));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("--pods is required"), std::string::npos) << r.output;
+  r = RunGpool("sim fill --nodes " + Path("nodes.csv") + " --pods " + Path("pods.csv") + " --migrate -1");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+}
+
 TEST_F(SimCli, HelpAnswers) {
   const CliRun r = RunGpool("sim fill --help");
   EXPECT_EQ(r.exit_code, 0);

@@ -185,7 +185,7 @@ TEST(GpuClusteringScore, PublishedFormula) {
           // (1.3375); MIG request, one distinct tag: 1 + 75 = 76
           {"MIG beside MIG", kA100x8,
            StateWith(kA100x8, {{MakeWorkload(104).Cpu(0).Mig("3g"), {0}, 0}}),
-           MakeWorkload().Mig("1g.10gb"), {0}, 4, 76},
+           MakeWorkload().Mig("1g"), {0}, 4, 76},
           // a CPU-only pod on the node has no tag: F=8000, b=0, no GPU pod -> 25
           {"CPU-only pods do not count", kA100x8,
            StateWith(kA100x8, {{MakeWorkload(105).Cpu(8000), {}}}), MakeWorkload().Share(300), {0},
