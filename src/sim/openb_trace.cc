@@ -11,6 +11,8 @@
 #include <unordered_map>
 #include <utility>
 
+#include "sim/text_file.h"
+
 // Returns the Status of expr from the enclosing function when it is not ok. Local to this file.
 #define GPOOL_RETURN_IF_ERROR(expr)     \
   do {                                  \
@@ -24,42 +26,6 @@ namespace {
 
 constexpr std::int64_t kMaxGpusPerEntry = 64;
 constexpr std::int64_t kNoLimit = std::numeric_limits<std::int64_t>::max();
-constexpr std::size_t kMaxQuotedValue = 60;  // longer values are cut in error messages
-
-// Reads a whole file. NotFound when it does not exist, Unavailable for any other failure.
-Result<std::string> ReadWholeFile(const std::string& path) {
-  std::FILE* file = std::fopen(path.c_str(), "rb");
-  if (file == nullptr) {
-    const int err = errno;
-    std::string message = "cannot open \"" + path + "\": " + std::generic_category().message(err);
-    if (err == ENOENT) return Status::NotFound(std::move(message));
-    return Status::Unavailable(std::move(message));
-  }
-  std::string text;
-  std::array<char, 1 << 16> buffer;
-  std::size_t n = 0;
-  while ((n = std::fread(buffer.data(), 1, buffer.size(), file)) > 0) text.append(buffer.data(), n);
-  const bool failed = std::ferror(file) != 0;
-  const int err = errno;
-  std::fclose(file);
-  if (failed) {
-    return Status::Unavailable("cannot read \"" + path +
-                               "\": " + std::generic_category().message(err));
-  }
-  return text;
-}
-
-std::string Quoted(std::string_view value) {
-  std::string out = "\"";
-  if (value.size() > kMaxQuotedValue) {
-    out.append(value.substr(0, kMaxQuotedValue));
-    out += "...";
-  } else {
-    out.append(value);
-  }
-  out += '"';
-  return out;
-}
 
 std::string_view TrimBlanks(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "sim/allocation_curve.h"
+#include "sim/text_file.h"
 
 namespace gpool::sim {
 namespace {
@@ -102,11 +103,9 @@ Result<PublishedResults> PublishedResults::Parse(std::string_view csv,
 }
 
 Result<PublishedResults> PublishedResults::Read(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Status::NotFound("cannot open " + path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return Parse(ss.str(), path);
+  auto text = ReadWholeFile(path);
+  if (!text.ok()) return text.status();
+  return Parse(*text, path);
 }
 
 std::vector<std::string> PublishedResults::Workloads() const {
