@@ -182,6 +182,16 @@ Status CheckBinding(const Node& node, const NodeState& state, const Binding& b) 
                                      " on node " + node.name + " which has " +
                                      std::to_string(node.gpu_count));
     }
+    // The compute a slice takes follows from its kind: callers cannot book less than they use.
+    const bool amount_ok =
+        (s.kind == SliceKind::kWhole && s.milli == kWholeGpuMilli) ||
+        (s.kind == SliceKind::kShare && s.milli > 0 && s.milli < kWholeGpuMilli) ||
+        (s.kind == SliceKind::kMig && s.milli == MigMilli(s.mig.profile));
+    if (!amount_ok || s.memory_mib < 0) {
+      return Status::InvalidArgument("slice " + FormatSlice(s, family) + " on node " + node.name +
+                                     " books " + std::to_string(s.milli) +
+                                     " milli, which does not match its kind");
+    }
     const DeviceState& d = next.devices[static_cast<size_t>(s.device)];
     bool fits = false;
     switch (s.kind) {

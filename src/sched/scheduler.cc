@@ -26,9 +26,10 @@ FilterVerdict FitFilter(const Node& node, const NodeState& state, const Workload
       return FilterVerdict::kNever;
     family = core::GetGpuModel(node.model).mig;
     if (g.mig && family == core::MigFamily::kNone) return FilterVerdict::kNever;
-    if (g.memory_per_gpu > 0 && node.gpu_memory_mib > 0 && g.memory_per_gpu > node.gpu_memory_mib) {
+    // A memory limit needs a device with that much memory; a model whose memory is unknown (0)
+    // cannot promise any.
+    if (g.memory_per_gpu > 0 && g.memory_per_gpu > node.gpu_memory_mib)
       return FilterVerdict::kNever;
-    }
   }
   if (state.cpu_free < w.cpu_milli || state.memory_free < w.memory_mib)
     return FilterVerdict::kNotNow;
@@ -380,8 +381,9 @@ struct MovePlan {
 
 // Lists ways to make w fit on `node` by moving at most max_moves of the placed workloads in
 // `on_node` elsewhere: for a one-device request, one plan per device that can be cleared enough
-// (its smallest workloads first); for k whole GPUs, the k cheapest devices to clear. Each plan then
-// adds the workloads that free the most CPU and memory (GPU-less ones first) if those are short.
+// (the cheapest of: smallest workloads first, largest first, or one workload); for k whole GPUs,
+// the k cheapest devices to clear. Each plan then adds the workloads that free the most CPU and
+// memory (GPU-less ones first) if those are short.
 void PlanNode(const Node& node, const NodeState& state, const Workload& w,
               const std::vector<int>& on_node, std::span<const PlacedWorkload> placed,
               int max_moves, int node_index, std::vector<MovePlan>& out) {
@@ -435,7 +437,7 @@ void PlanNode(const Node& node, const NodeState& state, const Workload& w,
     finish({});
     return;
   }
-  // Per device: the victims that clear it enough for one unit of the request, smallest first.
+  // Per device: the cheapest victims that clear it enough for one unit of the request.
   struct DeviceCost {
     double milli;
     std::vector<int> victims;
@@ -443,7 +445,6 @@ void PlanNode(const Node& node, const NodeState& state, const Workload& w,
   std::vector<DeviceCost> costs;
   const core::MigFamily family = core::GetGpuModel(node.model).mig;
   for (int j = 0; j < node.gpu_count; ++j) {
-    DeviceCost dc{0, {}};
     std::vector<int> here;
     for (int v : on_node) {
       if (uses_device(v, j)) here.push_back(v);
@@ -452,19 +453,31 @@ void PlanNode(const Node& node, const NodeState& state, const Workload& w,
       return placed[static_cast<size_t>(a)].workload->gpu.TotalMilli() <
              placed[static_cast<size_t>(b)].workload->gpu.TotalMilli();
     });
-    NodeState trial = state;
-    size_t k = 0;
-    while (!core::DeviceCanHost(trial.devices[static_cast<size_t>(j)], g, family, nullptr) &&
-           k < here.size() && static_cast<int>(dc.victims.size()) < max_moves) {
-      const int v = here[k++];
-      core::UnapplyBinding(trial, placed[static_cast<size_t>(v)].binding);
-      dc.victims.push_back(v);
-      dc.milli +=
-          static_cast<double>(placed[static_cast<size_t>(v)].workload->gpu.TotalMilli()) + 1;
+    // Victims taken in `order` until the device can host one unit; empty if max_moves is not
+    // enough.
+    auto clear = [&](const std::vector<int>& order, DeviceCost& dc) {
+      NodeState trial = state;
+      for (int v : order) {
+        if (core::DeviceCanHost(trial.devices[static_cast<size_t>(j)], g, family, nullptr)) break;
+        if (static_cast<int>(dc.victims.size()) == max_moves) return false;
+        core::UnapplyBinding(trial, placed[static_cast<size_t>(v)].binding);
+        dc.victims.push_back(v);
+        dc.milli +=
+            static_cast<double>(placed[static_cast<size_t>(v)].workload->gpu.TotalMilli()) + 1;
+      }
+      return core::DeviceCanHost(trial.devices[static_cast<size_t>(j)], g, family, nullptr);
+    };
+    // Three cheap candidates: smallest first, largest first, and the smallest single workload whose
+    // move suffices; the cheapest that fits the move limit wins.
+    std::vector<std::vector<int>> orders = {here, std::vector<int>(here.rbegin(), here.rend())};
+    for (int v : here) orders.push_back({v});
+    DeviceCost best{std::numeric_limits<double>::infinity(), {}};
+    for (const std::vector<int>& order : orders) {
+      DeviceCost dc{0, {}};
+      if (clear(order, dc) && dc.milli < best.milli) best = std::move(dc);
+      if (order.size() == 1 && best.victims.size() == 1) break;  // singles come smallest first
     }
-    if (core::DeviceCanHost(trial.devices[static_cast<size_t>(j)], g, family, nullptr)) {
-      costs.push_back(std::move(dc));
-    }
+    if (best.milli < std::numeric_limits<double>::infinity()) costs.push_back(std::move(best));
   }
   if (g.Kind() != SliceKind::kWhole) {
     for (DeviceCost& dc : costs) finish(std::move(dc.victims));

@@ -122,7 +122,8 @@ TEST_F(SimCli, UsageErrorsExitTwo) {
   r = RunGpool("sim fill --nodes " + Path("nodes.csv"));
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.output.find("--pods is required"), std::string::npos) << r.output;
-  r = RunGpool("sim fill --nodes " + Path("nodes.csv") + " --pods " + Path("pods.csv") + " --migrate -1");
+  r = RunGpool("sim fill --nodes " + Path("nodes.csv") + " --pods " + Path("pods.csv") +
+               " --migrate -1");
   EXPECT_EQ(r.exit_code, 2) << r.output;
 }
 
