@@ -16,7 +16,10 @@
 #include "sim/fill_experiment.h"
 #include "sim/fill_report.h"
 #include "sim/openb_trace.h"
+#include "sim/philly_replay.h"
+#include "sim/philly_trace.h"
 #include "sim/published_results.h"
+#include "sim/replay_report.h"
 
 namespace gpool::cli {
 namespace {
@@ -272,6 +275,93 @@ int RunCompareCommand(const CompareArgs& args) {
   return 0;
 }
 
+struct ReplayArgs {
+  std::string philly;
+  std::string throughputs;
+  int gpus = 0;
+  std::string gpu_model = "v100";
+  std::string mode = "both";
+  double interval_s = 60;
+  double checkpoint_interval_s = 1800;
+  double restore_s = 60;
+  double half_life_h = 24;
+  bool no_sharing = false;
+  std::string json_out;
+  std::string svg_out;
+};
+
+int RunReplayCommand(const ReplayArgs& args) {
+  auto trace = sim::ReadPhillyDir(args.philly);
+  if (!trace.ok()) {
+    std::fprintf(stderr, "gpool: %s\n", trace.status().message().c_str());
+    return 2;
+  }
+  auto table = sim::ThroughputTable::Read(args.throughputs);
+  if (!table.ok()) {
+    std::fprintf(stderr, "gpool: %s\n", table.status().message().c_str());
+    return 2;
+  }
+  std::vector<sim::ReplayMode> modes;
+  if (args.mode == "static" || args.mode == "both") modes.push_back(sim::ReplayMode::kStatic);
+  if (args.mode == "pool" || args.mode == "both") modes.push_back(sim::ReplayMode::kPool);
+  std::printf("Philly replay: %zu jobs, %d %s GPUs, rounds every %.0f s, checkpoints every %.0f s\n",
+              trace->size(), args.gpus, args.gpu_model.c_str(), args.interval_s,
+              args.checkpoint_interval_s);
+  std::vector<sim::ReplayResult> results;
+  std::vector<sim::ReplayConfig> configs;
+  nlohmann::json doc = nlohmann::json::object();
+  for (sim::ReplayMode mode : modes) {
+    sim::ReplayConfig config;
+    config.mode = mode;
+    config.gpus = args.gpus;
+    config.gpu_type = args.gpu_model;
+    config.interval_s = args.interval_s;
+    config.half_life_s = args.half_life_h * 3600;
+    config.planner.checkpoint_interval_s = args.checkpoint_interval_s;
+    config.planner.restore_s = args.restore_s;
+    config.planner.time_sharing = !args.no_sharing;
+    const auto start = std::chrono::steady_clock::now();
+    auto result = sim::RunPhillyReplay(*trace, *table, config);
+    if (!result.ok()) {
+      std::fprintf(stderr, "gpool: %s\n", result.status().message().c_str());
+      return result.status().code() == StatusCode::kInternal ? 1 : 2;
+    }
+    const double wall =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    std::printf("%s: %.2f s, %d rounds\n", sim::ReplayModeName(mode), wall, result->rounds);
+    nlohmann::json j = sim::ReplayResultJson(*result, config);
+    j["wall_seconds"] = std::round(wall * 1000) / 1000;
+    if (modes.size() == 1) {
+      doc = j;
+    } else {
+      doc[sim::ReplayModeName(mode)] = j;
+    }
+    results.push_back(std::move(*result));
+    configs.push_back(config);
+  }
+  std::vector<const sim::ReplayResult*> ptrs;
+  for (const auto& r : results) ptrs.push_back(&r);
+  std::printf("\n%s", sim::ReplaySummaryTable(ptrs).c_str());
+  if (results.size() == 2) {
+    const auto& s = results[0].overall;
+    const auto& p = results[1].overall;
+    std::printf("\npool vs static: allocation %.1f %% vs %.1f %%, mean JCT %.2fx lower, delivered "
+                "%.2fx\n",
+                p.time_avg_allocation, s.time_avg_allocation,
+                p.mean_jct_s > 0 ? s.mean_jct_s / p.mean_jct_s : 0.0,
+                s.delivered_gpu_hours > 0 ? p.delivered_gpu_hours / s.delivered_gpu_hours : 0.0);
+  }
+  for (const auto& r : results) {
+    if (r.mode == sim::ReplayMode::kPool && r.guarantee_violations > 0) {
+      std::printf("warning: %d rounds left a team within its guaranteed quota waiting\n",
+                  r.guarantee_violations);
+    }
+  }
+  if (!args.json_out.empty() && !WriteFile(args.json_out, doc.dump(2) + "\n")) return 1;
+  if (!args.svg_out.empty() && !WriteFile(args.svg_out, sim::ReplayAllocationSvg(ptrs))) return 1;
+  return 0;
+}
+
 }  // namespace
 
 void AddSimCommand(CLI::App& app, int* exit_code) {
@@ -334,6 +424,44 @@ void AddSimCommand(CLI::App& app, int* exit_code) {
   compare->add_option("--out", cmp->out, "folder for fill.svg, fill-zoom.svg and fill.json")
       ->capture_default_str();
   compare->callback([cmp, exit_code] { *exit_code = RunCompareCommand(*cmp); });
+
+  auto rep = std::make_shared<ReplayArgs>();
+  CLI::App* replay = sim->add_subcommand(
+      "replay",
+      "Replay the Philly traces (one team per file) on N GPUs as static per-team partitions "
+      "and/or one shared pool with quotas, borrowing, preemption and time-sharing");
+  replay->add_option("--philly", rep->philly, "folder of <team>.trace files (gavel/philly_vcs)")
+      ->required();
+  replay
+      ->add_option("--throughputs", rep->throughputs,
+                   "simulation_throughputs.json (speeds alone and co-located)")
+      ->required();
+  replay->add_option("--gpus", rep->gpus, "cluster size N (whole GPUs)")
+      ->required()
+      ->check(CLI::Range(1, 1000000));
+  replay->add_option("--gpu-model", rep->gpu_model, "GPU type in the throughput table")
+      ->capture_default_str();
+  replay->add_option("--mode", rep->mode, "static, pool, or both side by side")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"static", "pool", "both"}));
+  replay->add_option("--interval", rep->interval_s, "scheduling round period, seconds")
+      ->capture_default_str()
+      ->check(CLI::Range(1.0, 86400.0));
+  replay
+      ->add_option("--checkpoint-interval", rep->checkpoint_interval_s,
+                   "seconds between checkpoints of running jobs (0 = jobs never checkpoint)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1e9));
+  replay->add_option("--restore", rep->restore_s, "seconds to restore a checkpoint on restart")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1e9));
+  replay->add_option("--half-life", rep->half_life_h, "fair-share history half-life, hours")
+      ->capture_default_str()
+      ->check(CLI::Range(0.001, 1e6));
+  replay->add_flag("--no-sharing", rep->no_sharing, "pool: never time-share a GPU");
+  replay->add_option("--json", rep->json_out, "write metrics per mode and team as JSON");
+  replay->add_option("--svg", rep->svg_out, "write allocation over time as SVG");
+  replay->callback([rep, exit_code] { *exit_code = RunReplayCommand(*rep); });
 }
 
 }  // namespace gpool::cli
