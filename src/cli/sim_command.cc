@@ -286,6 +286,8 @@ struct ReplayArgs {
   double restore_s = 60;
   double half_life_h = 24;
   bool no_sharing = false;
+  double min_pair_throughput = sched::PlannerConfig{}.min_pair_throughput;
+  double min_pair_speed = sched::PlannerConfig{}.min_pair_speed;
   std::string json_out;
   std::string svg_out;
 };
@@ -320,6 +322,8 @@ int RunReplayCommand(const ReplayArgs& args) {
     config.planner.checkpoint_interval_s = args.checkpoint_interval_s;
     config.planner.restore_s = args.restore_s;
     config.planner.time_sharing = !args.no_sharing;
+    config.planner.min_pair_throughput = args.min_pair_throughput;
+    config.planner.min_pair_speed = args.min_pair_speed;
     const auto start = std::chrono::steady_clock::now();
     auto result = sim::RunPhillyReplay(*trace, *table, config);
     if (!result.ok()) {
@@ -459,6 +463,17 @@ void AddSimCommand(CLI::App& app, int* exit_code) {
       ->capture_default_str()
       ->check(CLI::Range(0.001, 1e6));
   replay->add_flag("--no-sharing", rep->no_sharing, "pool: never time-share a GPU");
+  replay
+      ->add_option("--min-pair-throughput", rep->min_pair_throughput,
+                   "pool: pair two jobs on one GPU only if together they deliver at least this "
+                   "many times one job alone")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 2.0));
+  replay
+      ->add_option("--min-pair-speed", rep->min_pair_speed,
+                   "pool: and only if each keeps at least this fraction of its speed alone")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0));
   replay->add_option("--json", rep->json_out, "write metrics per mode and team as JSON");
   replay->add_option("--svg", rep->svg_out, "write allocation over time as SVG");
   replay->callback([rep, exit_code] { *exit_code = RunReplayCommand(*rep); });

@@ -75,8 +75,8 @@ class Round {
  public:
   Round(const RoundInput& in, const PlannerConfig& cfg) : in_(in), cfg_(cfg) {
     tenants_ = in.tenants.size();
-    guaranteed_used_.assign(tenants_, 0);
-    borrowed_used_.assign(tenants_, 0);
+    used_.assign(tenants_, 0);
+    tenant_reserved_.assign(tenants_, false);
     BuildSlots();
     Classify();
     SortPending();
@@ -143,15 +143,16 @@ class Round {
       return std::tie(x.tenant, x.priority, x.started_s, x.id) <
              std::tie(y.tenant, y.priority, y.started_s, y.id);
     });
+    std::vector<Milli> guaranteed(tenants_, 0);
     for (std::size_t i : order) {
       Slot& s = slots_[i];
       const auto t = static_cast<std::size_t>(s.tenant);
+      used_[t] += s.milli;
       if (s.priority != PriorityClass::kOpportunistic &&
-          guaranteed_used_[t] + s.milli <= Quota(s.tenant).guaranteed_milli) {
-        guaranteed_used_[t] += s.milli;
+          guaranteed[t] + s.milli <= Quota(s.tenant).guaranteed_milli) {
+        guaranteed[t] += s.milli;
       } else {
         s.borrowed = true;
-        borrowed_used_[t] += s.milli;
       }
     }
   }
@@ -182,7 +183,7 @@ class Round {
     const auto t = static_cast<std::size_t>(j.tenant);
     started_[i] = true;
     free_ -= NeedOf(j);
-    (borrowed ? borrowed_used_ : guaranteed_used_)[t] += NeedOf(j);
+    used_[t] += NeedOf(j);
     plan_.start.push_back({j.id, 0});
     Slot s;
     s.tenant = j.tenant;
@@ -200,7 +201,7 @@ class Round {
   std::vector<std::size_t> EntitledOf(int tenant) {
     std::vector<std::size_t> out;
     const auto t = static_cast<std::size_t>(tenant);
-    Milli room = Quota(tenant).guaranteed_milli - guaranteed_used_[t];
+    Milli room = Quota(tenant).guaranteed_milli - used_[t];
     if (room < kGpu) return out;
     Reservation res;
     bool has_res = false;
@@ -219,10 +220,11 @@ class Round {
       if (NeedOf(j) > Quota(tenant).guaranteed_milli) continue;  // never entitled: no reservation
       std::vector<std::pair<double, Milli>> ends;
       for (const Slot& s : slots_) {
-        if (s.tenant == tenant && !s.borrowed && !s.gone) ends.push_back({s.end_s, s.milli});
+        if (s.tenant == tenant && !s.gone) ends.push_back({s.end_s, s.milli});
       }
       res = Shadow(j.id, room, NeedOf(j), std::move(ends));
       has_res = true;
+      tenant_reserved_[t] = true;
       plan_.reservations.push_back(res);
     }
     return out;
@@ -252,7 +254,7 @@ class Round {
       Slot& s = slots_[v];
       s.gone = true;
       free_ += s.milli;
-      borrowed_used_[static_cast<std::size_t>(s.tenant)] -= s.milli;
+      used_[static_cast<std::size_t>(s.tenant)] -= s.milli;
       plan_.preempt.push_back(in_.running[s.first].id);
       if (s.second != kNone) plan_.preempt.push_back(in_.running[s.second].id);
     }
@@ -325,9 +327,15 @@ class Round {
     sharing_ = cfg_.time_sharing && in_.sharing != nullptr && in_.sharing->kinds > 0;
     hosts_.assign(tenants_, {});
     CollectHosts();
-    const bool any_borrowing = std::any_of(in_.tenants.begin(), in_.tenants.end(),
-                                           [](const TenantQuota& q) { return q.borrow_limit_milli > 0; });
-    if (!any_borrowing && !sharing_) return;
+    // Without borrowing, sharing or opportunistic work, rule 2 has decided everything.
+    const bool any_borrowing =
+        std::any_of(in_.tenants.begin(), in_.tenants.end(),
+                    [](const TenantQuota& q) { return q.borrow_limit_milli > 0; });
+    const bool any_opportunistic =
+        std::any_of(pending_.begin(), pending_.end(), [](const PendingJob& j) {
+          return j.priority == PriorityClass::kOpportunistic;
+        });
+    if (!any_borrowing && !sharing_ && !any_opportunistic) return;
     // k-way merge of the tenants' groups in queue order.
     using Head = std::pair<decltype(QueueKey(0)), std::size_t>;
     std::priority_queue<Head, std::vector<Head>, std::greater<>> heads;
@@ -345,7 +353,11 @@ class Round {
       // Nothing more can start: no idle GPU and no host to share.
       if (free_ < kGpu && host_count_ == 0 && has_pool_reservation_) break;
       const Milli need = NeedOf(j);
-      const bool allowed = borrowed_used_[t] + need <= Quota(j.tenant).borrow_limit_milli;
+      const TenantQuota& q = Quota(j.tenant);
+      // Within the guarantee, rule 2 decided (its reservation holds); beyond it, borrowing.
+      const bool within = used_[t] + need <= q.guaranteed_milli;
+      if (within && tenant_reserved_[t] && j.priority != PriorityClass::kOpportunistic) continue;
+      const bool allowed = used_[t] + need <= q.guaranteed_milli + q.borrow_limit_milli;
       if (allowed && free_ >= need && MayPass(pool_res_, has_pool_reservation_, in_.now_s, j)) {
         StartOnIdle(i, /*borrowed=*/true);
         for (const Host& h : new_hosts_) AddHost(h);
@@ -392,13 +404,13 @@ class Round {
     for (const Guest& g : guests) {
       if (free_ < kGpu) break;
       const auto t = static_cast<std::size_t>(g.tenant);
-      const bool as_guaranteed = guaranteed_used_[t] + kGpu <= Quota(g.tenant).guaranteed_milli;
-      if (!as_guaranteed && borrowed_used_[t] + kGpu > Quota(g.tenant).borrow_limit_milli) continue;
+      const TenantQuota& q = Quota(g.tenant);
+      if (used_[t] + kGpu > q.guaranteed_milli + q.borrow_limit_milli) continue;
       if (has_pool_reservation_) {
         if (g.end_s > pool_res_.start_s && pool_res_.extra_milli < kGpu) continue;
         if (g.end_s > pool_res_.start_s) pool_res_.extra_milli -= kGpu;
       }
-      (as_guaranteed ? guaranteed_used_ : borrowed_used_)[t] += kGpu;
+      used_[t] += kGpu;
       free_ -= kGpu;
       plan_.split.push_back(g.id);
     }
@@ -408,8 +420,8 @@ class Round {
   const PlannerConfig& cfg_;
   std::size_t tenants_ = 0;
   std::vector<Slot> slots_;
-  std::vector<Milli> guaranteed_used_;
-  std::vector<Milli> borrowed_used_;
+  std::vector<Milli> used_;            // per tenant: every slot it holds
+  std::vector<bool> tenant_reserved_;  // rule 2 made a reservation for the tenant
   Milli free_ = 0;
   std::vector<PendingJob> pending_;
   std::vector<bool> started_;

@@ -13,32 +13,36 @@
 //     borrowed: opportunistic work runs only on idle or borrowed capacity.
 //  2. Entitled starts, per tenant, as a static partition of the guaranteed size would start them
 //     (EASY backfill within the guarantee). The tenant's jobs are taken in (priority, submit
-//     time, id) order; opportunistic jobs are skipped. A job is entitled if it fits in the
-//     guarantee beside the tenant's guaranteed slots. The first job that does not gets a tenant
-//     reservation: the time its guaranteed slots' expected ends free enough of the guarantee, and
-//     what is left over then; later jobs are entitled only if they also end by that time or fit in
-//     the leftover. Entitled jobs of all tenants start in queue order (below) on idle GPUs, or else
-//     on GPUs reclaimed from borrowed slots. Victims in order: lowest priority first, then the
-//     one that loses the least work (GPU-seconds since its last checkpoint plus the restore, or
-//     everything run so far for a non-checkpointable job), then the most recently started, until
-//     enough is free. A slot is preempted whole (both jobs of a shared GPU; every GPU of a gang).
-//     Guaranteed slots are never victims. With guarantees summing to at most the capacity, an
-//     entitled job always starts in the round it becomes entitled.
+//     time, id) order; opportunistic jobs are skipped. A job is entitled if the tenant's usage
+//     (every slot it holds, borrowed ones included) plus the job stays within its guarantee. The
+//     first job that is not gets a tenant reservation: the time the tenant's slots' expected ends
+//     bring enough room within the guarantee, and what is left over then; later jobs are entitled
+//     only if they also end by that time or fit in the leftover (which they use up). Entitled jobs
+//     of all tenants start in queue order (below) on idle GPUs, or else on GPUs reclaimed from
+//     borrowed slots. Victims in order: lowest priority first, then the one that loses the least
+//     work (GPU-seconds since its last checkpoint plus the restore, or everything run so far for a
+//     non-checkpointable job), then the most recently started, until enough is free. A slot is
+//     preempted whole (both jobs of a shared GPU; every GPU of a gang). Guaranteed slots are never
+//     victims. With guarantees summing to at most the capacity, an entitled job always starts in
+//     the round it becomes entitled.
 //  3. Borrowing with backfill. Queue order across tenants: priority class, then the tenant's fair
 //     share (smaller first), then submit time (preempted jobs keep theirs), then id. Jobs not
-//     started yet start as borrowed work only on idle GPUs and only while the tenant's borrowed
-//     usage stays within its borrow limit. The first job that is allowed but does not fit gets
-//     the pool's reservation (EASY backfill): the earliest time enough GPUs free up by running
-//     jobs' expected ends ("shadow time"), and the GPUs left over then ("extra"). A later job may
-//     start ahead of it only if it ends by the shadow time, or fits in the extra GPUs (which it
-//     then uses up). Jobs are all-or-nothing: a job of g GPUs starts on g idle GPUs or not at all.
+//     started yet start on idle GPUs only while the tenant's usage plus the job stays within
+//     guarantee + borrow limit; a job that would stay within the guarantee alone was already
+//     judged by rule 2 and is skipped when rule 2 made a reservation for its tenant
+//     (opportunistic jobs excepted). The first job that is allowed but does not fit gets the
+//     pool's reservation (EASY backfill): the earliest time enough GPUs free up by running jobs'
+//     expected ends ("shadow time"), and the GPUs left over then ("extra"). A later job may start
+//     ahead of it only if it ends by the shadow time, or fits in the extra GPUs (which it then
+//     uses up). Jobs are all-or-nothing: a job of g GPUs starts on g idle GPUs or not at all.
 //  4. Time-sharing. A 1-GPU job that cannot start may join a running solo 1-GPU job of its own
 //     tenant when both have sharing kinds and the pair's co-located speeds are good: each job
 //     keeps at least min_pair_speed of its speed alone and together they deliver at least
 //     min_pair_throughput (in units of one job alone). The best such host is chosen.
 //  5. Split (migration). Idle GPUs left after the starts, and not held by a reservation, are
-//     given to time-sharing guests (the later started job of a pair; earliest such first) whose
-//     tenant may hold one more GPU: the guest moves to its own GPU and both run at full speed.
+//     given to time-sharing guests (the later started job of a pair, larger id on a tie; earliest
+//     such first) whose tenant stays within guarantee + borrow limit with one more GPU: the guest
+//     moves to its own GPU and both run at full speed.
 //
 // Pure: no clock, no I/O; time comes in RoundInput::now_s. Deterministic for equal inputs.
 // Thread-compatible: PlanRound shares no state.
@@ -98,7 +102,7 @@ struct PlannerConfig {
   double checkpoint_interval_s = 1800;
   double restore_s = 60;  // time to load a checkpoint when a preempted job restarts
   double min_pair_speed = 0.4;
-  double min_pair_throughput = 1.2;
+  double min_pair_throughput = 1.5;  // see docs/benchmarks.md §4 for the sweep
 };
 
 struct RoundInput {

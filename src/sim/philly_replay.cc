@@ -65,6 +65,8 @@ struct Job {
 
 struct TeamTotals {
   double alloc_window = 0;  // GPU-seconds within the window
+  double alloc_waiting = 0;  // GPU-seconds while the team had a job waiting
+  double waiting_s = 0;
   double delivered = 0;     // GPU-seconds at full speed within the window
   double lost = 0;          // GPU-seconds
   int preemptions = 0;
@@ -85,6 +87,7 @@ class Replay {
     teams_ = quota_.size();
     pending_.resize(teams_);
     totals_.resize(teams_);
+    team_waiting_.assign(teams_, false);
     for (int t : quota_) tenants_.push_back({t * core::kWholeGpuMilli, 0});
     if (cfg_.mode == ReplayMode::kPool) {
       for (auto& q : tenants_) q.borrow_limit_milli = config.gpus * core::kWholeGpuMilli;
@@ -140,7 +143,10 @@ class Replay {
   void Occupy(int team, double gpus, double a, double b) {
     if (b <= a) return;
     const double in_window = std::max(0.0, std::min(b, window_s_) - a);
-    totals_[static_cast<std::size_t>(team)].alloc_window += gpus * in_window;
+    TeamTotals& tt = totals_[static_cast<std::size_t>(team)];
+    tt.alloc_window += gpus * in_window;
+    if (team_waiting_[static_cast<std::size_t>(team)]) tt.alloc_waiting += gpus * (b - a);
+    if (any_waiting_) alloc_any_waiting_ += gpus * (b - a);
     for (auto k = static_cast<std::size_t>(a / cfg_.sample_s);
          static_cast<double>(k) * cfg_.sample_s < b; ++k) {
       const double lo = std::max(a, static_cast<double>(k) * cfg_.sample_s);
@@ -183,6 +189,10 @@ class Replay {
 
   // Runs every running job from t0 to t1; returns how many completed.
   std::size_t Advance(double t0, double t1) {
+    if (any_waiting_) any_waiting_s_ += t1 - t0;
+    for (std::size_t t = 0; t < teams_; ++t) {
+      if (team_waiting_[t]) totals_[t].waiting_s += t1 - t0;
+    }
     std::size_t completed = 0;
     std::vector<int> still;
     std::vector<bool> seen(jobs_.size(), false);
@@ -311,10 +321,14 @@ class Replay {
       }
       CheckGuarantees(held);
     }
-    for (auto& q : pending_) {
+    any_waiting_ = false;
+    for (std::size_t t = 0; t < teams_; ++t) {
+      auto& q = pending_[t];
       q.erase(std::remove_if(q.begin(), q.end(),
                              [&](int j) { return At(j).state != Job::State::kPending; }),
               q.end());
+      team_waiting_[t] = !q.empty();
+      any_waiting_ = any_waiting_ || !q.empty();
     }
   }
 
@@ -422,10 +436,12 @@ class Replay {
       const auto rank = static_cast<std::size_t>(std::ceil(0.95 * static_cast<double>(jct.size())));
       m.p95_jct_s = jct[std::max<std::size_t>(rank, 1) - 1];
     }
-    double alloc = 0;
+    double alloc = 0, alloc_waiting = 0, waiting_s = 0;
     for (std::size_t t : teams) {
       const TeamTotals& tt = totals_[t];
       alloc += tt.alloc_window;
+      alloc_waiting += tt.alloc_waiting;
+      waiting_s = std::max(waiting_s, tt.waiting_s);
       m.delivered_gpu_hours += tt.delivered / kHour;
       m.lost_gpu_hours += tt.lost / kHour;
       m.preemptions += tt.preemptions;
@@ -433,6 +449,13 @@ class Replay {
     }
     m.time_avg_allocation =
         window_s_ > 0 && quota_gpus > 0 ? 100.0 * alloc / (quota_gpus * window_s_) : 0.0;
+    if (teams.size() > 1) {  // the whole pool: time some job anywhere waited
+      alloc_waiting = alloc_any_waiting_;
+      waiting_s = any_waiting_s_;
+    }
+    m.waiting_hours = waiting_s / kHour;
+    m.allocation_while_waiting =
+        waiting_s > 0 && quota_gpus > 0 ? 100.0 * alloc_waiting / (quota_gpus * waiting_s) : 0.0;
     return m;
   }
 
@@ -487,6 +510,10 @@ class Replay {
   std::vector<std::vector<int>> pending_;  // per team, by (arrival, index)
   std::vector<TeamTotals> totals_;
   std::vector<double> series_;  // GPU-seconds per bucket
+  std::vector<bool> team_waiting_;  // since the last round
+  bool any_waiting_ = false;
+  double any_waiting_s_ = 0;
+  double alloc_any_waiting_ = 0;
   int rounds_ = 0;
   int guarantee_violations_ = 0;
 };

@@ -65,6 +65,11 @@ struct ReplayMetrics {
   int preemptions = 0;
   double lost_gpu_hours = 0;  // progress lost to preemptions plus restore time, in GPU-hours
   int migrations = 0;         // time-sharing guests moved to a GPU of their own
+  // % of GPUs allocated, averaged over the time some job waited (any time, not only the window):
+  // what a queued user sees. For a team: its allocation in % of its quota while it had a job
+  // waiting.
+  double allocation_while_waiting = 0;
+  double waiting_hours = 0;  // how long some job (of the team) waited
   double makespan_s = 0;      // last completion
 };
 

@@ -22,6 +22,8 @@ nlohmann::json MetricsJson(const ReplayMetrics& m) {
   j["preemptions"] = m.preemptions;
   j["lost_gpu_hours"] = Round(m.lost_gpu_hours, 0.1);
   j["migrations"] = m.migrations;
+  j["allocation_while_waiting"] = Round(m.allocation_while_waiting, 0.01);
+  j["waiting_hours"] = Round(m.waiting_hours, 0.1);
   j["makespan_s"] = Round(m.makespan_s, 1);
   return j;
 }
@@ -59,14 +61,15 @@ nlohmann::json ReplayResultJson(const ReplayResult& result, const ReplayConfig& 
 std::string ReplaySummaryTable(const std::vector<const ReplayResult*>& results) {
   std::string out;
   char line[256];
-  std::snprintf(line, sizeof line, "%-7s %9s %13s %11s %11s %11s %8s %9s %8s\n", "mode",
-                "alloc %", "delivered GPUh", "mean JCT", "p95 JCT", "mean queue", "preempt",
-                "lost GPUh", "migrate");
+  std::snprintf(line, sizeof line, "%-7s %8s %9s %14s %10s %10s %10s %8s %9s %8s\n", "mode",
+                "alloc %", "waiting %", "delivered GPUh", "mean JCT", "p95 JCT", "mean queue",
+                "preempt", "lost GPUh", "migrate");
   out += line;
   for (const ReplayResult* r : results) {
     const ReplayMetrics& m = r->overall;
-    std::snprintf(line, sizeof line, "%-7s %9.2f %14.0f %11s %11s %11s %8d %9.1f %8d\n",
-                  ReplayModeName(r->mode), m.time_avg_allocation, m.delivered_gpu_hours,
+    std::snprintf(line, sizeof line, "%-7s %8.2f %9.2f %14.0f %10s %10s %10s %8d %9.1f %8d\n",
+                  ReplayModeName(r->mode), m.time_avg_allocation, m.allocation_while_waiting,
+                  m.delivered_gpu_hours,
                   Hours(m.mean_jct_s).c_str(), Hours(m.p95_jct_s).c_str(),
                   Hours(m.mean_queue_s).c_str(), m.preemptions, m.lost_gpu_hours, m.migrations);
     out += line;
