@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
+#include <vector>
 
 namespace {
 
@@ -152,3 +153,91 @@ TEST_F(SimCli, CompareRunsPoliciesSideBySide) {
 }
 
 }  // namespace
+
+// `gpool sim replay` on a two-team Philly-format trace (tab-separated, 7 fields).
+class ReplayCli : public SimCli {
+ protected:
+  void SetUp() override {
+    SimCli::SetUp();
+    fs::create_directories(dir_ / "vcs");
+    // x: two 1-GPU jobs of 3600 s at 0 (B runs 5 steps/s); y: one of 7200 s at 7200.
+    Write("vcs/x.trace", "B\tcmd\t-n\t1\t18000\t0\t1\nB\tcmd\t-n\t1\t18000\t0\t1\n");
+    Write("vcs/y.trace", "B\tcmd\t-n\t0\t36000\t7200\t1\n");
+    Write("speeds.json",
+          R"json({"v100": {"('B', 1)": {"null": 5.0, "('B', 1)": [2.0, 2.0]}}})json");
+  }
+  std::string Base() const {
+    return "sim replay --philly " + Path("vcs") + " --throughputs " + Path("speeds.json");
+  }
+};
+
+TEST_F(ReplayCli, WritesMetricsPerModeAndTeam) {
+  // Quotas 1 and 1. static: x's second job waits 3600 s (JCTs 3600, 7200, 7200: mean 6000);
+  // pool: it borrows y's idle GPU (3600, 3600, 7200: mean 4800).
+  const CliRun r = RunGpool(Base() + " --gpus 2 --json " + Path("r.json") + " --svg " +
+                            Path("r.svg"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("mean JCT 1.25x lower"), std::string::npos) << r.output;
+  std::ifstream in(Path("r.json"));
+  const nlohmann::json j = nlohmann::json::parse(in);
+  for (const char* mode : {"static", "pool"}) {
+    for (const char* key : {"time_avg_allocation", "delivered_gpu_hours", "mean_jct_s",
+                            "p95_jct_s", "mean_queue_s", "preemptions", "lost_gpu_hours"}) {
+      EXPECT_TRUE(j[mode].contains(key)) << mode << " " << key;
+      EXPECT_TRUE(j[mode]["teams"]["x"].contains(key)) << mode << " x " << key;
+    }
+  }
+  EXPECT_EQ(j["static"]["mean_jct_s"], 6000);
+  EXPECT_EQ(j["pool"]["mean_jct_s"], 4800);
+  EXPECT_EQ(j["pool"]["teams"]["x"]["quota_gpus"], 1);
+  EXPECT_EQ(j["pool"]["guarantee_violations"], 0);
+  std::ifstream svg(Path("r.svg"));
+  std::stringstream ss;
+  ss << svg.rdbuf();
+  EXPECT_NE(ss.str().find("<svg"), std::string::npos);
+
+  // One mode: the metrics at the top level.
+  const CliRun one = RunGpool(Base() + " --gpus 2 --mode static --json " + Path("s.json"));
+  ASSERT_EQ(one.exit_code, 0) << one.output;
+  std::ifstream sin(Path("s.json"));
+  const nlohmann::json s = nlohmann::json::parse(sin);
+  EXPECT_EQ(s["mode"], "static");
+  EXPECT_EQ(s["mean_jct_s"], 6000);
+}
+
+TEST_F(ReplayCli, BadInputIsAClearError) {
+  struct Case {
+    std::string args;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {Base() + " --gpus 1", "at least one GPU per team: 2 teams, 1 GPUs"},
+      {Base() + " --gpus 2 --gpu-model k80", "GPU type 'k80' is not in the throughput table"},
+      {Base() + " --gpus 2 --mode shared", "--mode"},
+      {"sim replay --philly " + Path("none") + " --throughputs " + Path("speeds.json") +
+           " --gpus 2",
+       "none"},
+      {"sim replay --philly " + Path("vcs") + " --throughputs " + Path("vcs/x.trace") +
+           " --gpus 2",
+       "x.trace"},
+      {"sim replay --philly " + Path("vcs") + " --throughputs " + Path("speeds.json"), "--gpus"},
+  };
+  for (const Case& c : cases) {
+    const CliRun r = RunGpool(c.args);
+    EXPECT_EQ(r.exit_code, 2) << c.args << "\n" << r.output;
+    EXPECT_NE(r.output.find(c.message), std::string::npos) << c.args << "\n" << r.output;
+  }
+  Write("vcs/z.trace", "B\tcmd\t-n\t1\tmany\t0\t1\n");
+  const CliRun bad = RunGpool(Base() + " --gpus 4");
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.output.find("z.trace:1: field 5 (total steps)"), std::string::npos) << bad.output;
+}
+
+TEST_F(ReplayCli, HelpNamesEveryOption) {
+  const CliRun r = RunGpool("sim replay --help");
+  EXPECT_EQ(r.exit_code, 0);
+  for (const char* opt : {"--philly", "--throughputs", "--gpus", "--gpu-model", "--mode",
+                          "--checkpoint-interval", "--restore", "--json", "--svg"}) {
+    EXPECT_NE(r.output.find(opt), std::string::npos) << opt;
+  }
+}
