@@ -348,8 +348,16 @@ std::vector<Action> Scheduler::Decide(const Snapshot& snapshot) {
   Placement placement(cluster);
   std::vector<Action> actions;
   std::vector<bool> moved;  // entries of snapshot.placed moved by this decision
+  std::vector<std::uint64_t> gangs_done;
   for (size_t p = 0; p < snapshot.pending.size(); ++p) {
     const Workload& w = snapshot.pending[p];
+    if (w.gang_size > 1) {
+      if (std::find(gangs_done.begin(), gangs_done.end(), w.gang) == gangs_done.end()) {
+        gangs_done.push_back(w.gang);
+        PlaceGang(snapshot, p, placement, actions);
+      }
+      continue;
+    }
     core::DeterministicRng rng(core::MixSeed(snapshot.seed, p));
     Choice choice = ChooseNode(cluster, placement, w, *policy_, scorers_, fragmentation_.get(), rng,
                                -1, config_.max_scored_nodes);
@@ -369,6 +377,36 @@ std::vector<Action> Scheduler::Decide(const Snapshot& snapshot) {
     }
   }
   return actions;
+}
+
+void Scheduler::PlaceGang(const Snapshot& snapshot, size_t first, Placement& placement,
+                          std::vector<Action>& actions) {
+  const Workload& lead = snapshot.pending[first];
+  std::vector<size_t> members;
+  for (size_t p = first; p < snapshot.pending.size(); ++p) {
+    const Workload& w = snapshot.pending[p];
+    if (w.gang_size > 1 && w.gang == lead.gang) members.push_back(p);
+  }
+  // A gang waits until all its members are pending (and is never split by the size field).
+  if (static_cast<int>(members.size()) != lead.gang_size) return;
+  std::vector<Action> placed;
+  for (size_t p : members) {
+    const Workload& w = snapshot.pending[p];
+    core::DeterministicRng rng(core::MixSeed(snapshot.seed, p));
+    Choice choice = ChooseNode(*snapshot.cluster, placement, w, *policy_, scorers_,
+                               fragmentation_.get(), rng, -1, config_.max_scored_nodes);
+    if (choice.node < 0) {
+      for (auto it = placed.rbegin(); it != placed.rend(); ++it) placement.Unapply(it->to);
+      return;  // all or nothing
+    }
+    Action a;
+    a.kind = ActionKind::kBind;
+    a.workload = w.id;
+    a.to = MakeBinding(snapshot.cluster->node(choice.node), choice.node, w, choice.candidate);
+    placement.Apply(a.to);
+    placed.push_back(std::move(a));
+  }
+  for (Action& a : placed) actions.push_back(std::move(a));
 }
 
 namespace {

@@ -253,3 +253,49 @@ TEST(MigrationPlanner, NoPlanWhenVictimsFitNowhere) {
 
 }  // namespace
 }  // namespace gpool::sched
+
+namespace gpool::sched {
+namespace {
+
+core::Workload Member(core::WorkloadId id, int gpus, std::uint64_t gang, int size) {
+  core::Workload w = Whole(id, gpus);
+  w.gang = gang;
+  w.gang_size = size;
+  return w;
+}
+
+TEST(Decide, GangsBindAllOrNothing) {
+  // Two nodes of 8 GPUs, one already holding 4 (12 idle GPUs in all).
+  //   gang 7 = 8 + 4 GPUs: 8 on n0, 4 on n1 -> both members bind.
+  //   gang 9 = 8 + 8 GPUs: the first member fits on n0, the second nowhere -> neither binds,
+  //     and the tentative placement of the first is undone: the 8-GPU workload 30 after it
+  //     still binds on n0, which only the undone member would have held.
+  //   A gang of size 3 with 2 members pending waits (nothing binds).
+  core::ClusterState cluster({MakeNode("n0", "A100-80GB", 8), MakeNode("n1", "A100-80GB", 8)});
+  core::Binding held{100, 1, 1000, 1024, {}};
+  for (int d = 0; d < 4; ++d) held.slices.push_back({core::SliceKind::kWhole, d, 1000, 0, {}});
+  ASSERT_TRUE(cluster.Bind(held).ok());
+  struct Case {
+    std::vector<core::Workload> pending;
+    std::vector<core::WorkloadId> bound;
+  };
+  const std::vector<Case> cases = {
+      {{Member(1, 8, 7, 2), Member(2, 4, 7, 2)}, {1, 2}},
+      {{Member(3, 8, 9, 2), Member(4, 8, 9, 2), Whole(30, 8)}, {30}},
+      {{Member(5, 1, 11, 3), Member(6, 1, 11, 3)}, {}},
+  };
+  for (const Case& c : cases) {
+    const Snapshot snap{&cluster, c.pending, {}, 1};
+    const std::vector<Action> actions = decide(snap, Config{.policy = "best-fit"});
+    std::vector<core::WorkloadId> bound;
+    for (const Action& a : actions) bound.push_back(a.workload);
+    EXPECT_EQ(bound, c.bound);
+    if (c.bound == std::vector<core::WorkloadId>{30}) {
+      ASSERT_EQ(actions.size(), 1u);
+      EXPECT_EQ(actions[0].to.node, 0);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace gpool::sched
