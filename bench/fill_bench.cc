@@ -13,20 +13,14 @@
 
 #include "sim/fill_experiment.h"
 #include "sim/openb_trace.h"
+#include "timing.h"
 
 using gpool::sim::FillOptions;
 
 namespace {
 
-double Seconds(std::chrono::steady_clock::time_point since) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
-}
-
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-
+using gpool::bench::Median;
+using gpool::bench::Seconds;
 }  // namespace
 
 int main(int argc, char** argv) {

@@ -40,6 +40,7 @@
 #include "core/workload.h"
 #include "sched/fragmentation.h"
 #include "sched/scheduler.h"
+#include "timing.h"
 
 namespace gpool {
 namespace {
@@ -261,11 +262,7 @@ Result<RunStats> RunFill(const std::vector<core::Node>& nodes,
   return run;
 }
 
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
+using gpool::bench::Median;
 
 // ---- Command line -----------------------------------------------------------------------------
 

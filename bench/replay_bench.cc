@@ -13,19 +13,13 @@
 #include <vector>
 
 #include "sim/philly_replay.h"
+#include "timing.h"
 
 namespace {
 
+using gpool::bench::Median;
+using gpool::bench::Seconds;
 using gpool::sim::ReplayMode;
-
-double Seconds(std::chrono::steady_clock::time_point since) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - since).count();
-}
-
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
 
 }  // namespace
 

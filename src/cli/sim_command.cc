@@ -306,9 +306,10 @@ int RunReplayCommand(const ReplayArgs& args) {
   std::vector<sim::ReplayMode> modes;
   if (args.mode == "static" || args.mode == "both") modes.push_back(sim::ReplayMode::kStatic);
   if (args.mode == "pool" || args.mode == "both") modes.push_back(sim::ReplayMode::kPool);
-  std::printf("Philly replay: %zu jobs, %d %s GPUs, rounds every %.0f s, checkpoints every %.0f s\n",
-              trace->size(), args.gpus, args.gpu_model.c_str(), args.interval_s,
-              args.checkpoint_interval_s);
+  std::printf(
+      "Philly replay: %zu jobs, %d %s GPUs, rounds every %.0f s, checkpoints every %.0f s\n",
+      trace->size(), args.gpus, args.gpu_model.c_str(), args.interval_s,
+      args.checkpoint_interval_s);
   std::vector<sim::ReplayResult> results;
   std::vector<sim::ReplayConfig> configs;
   nlohmann::json doc = nlohmann::json::object();
@@ -349,11 +350,12 @@ int RunReplayCommand(const ReplayArgs& args) {
   if (results.size() == 2) {
     const auto& s = results[0].overall;
     const auto& p = results[1].overall;
-    std::printf("\npool vs static: allocation %.1f %% vs %.1f %%, mean JCT %.2fx lower, delivered "
-                "%.2fx\n",
-                p.time_avg_allocation, s.time_avg_allocation,
-                p.mean_jct_s > 0 ? s.mean_jct_s / p.mean_jct_s : 0.0,
-                s.delivered_gpu_hours > 0 ? p.delivered_gpu_hours / s.delivered_gpu_hours : 0.0);
+    std::printf(
+        "\npool vs static: allocation %.1f %% vs %.1f %%, mean JCT %.2fx lower, delivered "
+        "%.2fx\n",
+        p.time_avg_allocation, s.time_avg_allocation,
+        p.mean_jct_s > 0 ? s.mean_jct_s / p.mean_jct_s : 0.0,
+        s.delivered_gpu_hours > 0 ? p.delivered_gpu_hours / s.delivered_gpu_hours : 0.0);
   }
   for (const auto& r : results) {
     if (r.mode == sim::ReplayMode::kPool && r.guarantee_violations > 0) {

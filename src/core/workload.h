@@ -53,7 +53,7 @@ struct Workload {
   MiB memory_mib = 0;
   GpuRequest gpu;
   PriorityClass priority = PriorityClass::kStandard;
-  int gang_size = 1;     // >1: placed all-or-nothing with gang_size - 1 siblings
+  int gang_size = 1;       // >1: placed all-or-nothing with gang_size - 1 siblings
   std::uint64_t gang = 0;  // the gang's id, shared by its members (when gang_size > 1)
   bool checkpointable = false;
   bool movable = true;  // may the scheduler migrate it once placed

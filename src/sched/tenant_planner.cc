@@ -94,7 +94,9 @@ class Round {
   double Share(int tenant) const {
     return in_.fair_share.empty() ? 0.0 : in_.fair_share[static_cast<std::size_t>(tenant)];
   }
-  const TenantQuota& Quota(int tenant) const { return in_.tenants[static_cast<std::size_t>(tenant)]; }
+  const TenantQuota& Quota(int tenant) const {
+    return in_.tenants[static_cast<std::size_t>(tenant)];
+  }
 
   void BuildSlots() {
     std::unordered_map<JobId, std::size_t> index;
@@ -317,7 +319,8 @@ class Round {
     for (const Slot& s : slots_) {
       if (s.gone || s.second != kNone || s.first == kNone) continue;
       const RunningJob& r = in_.running[s.first];
-      if (r.gpus == 1 && r.share_kind >= 0 && r.shares_with == 0) AddHost({r.id, r.tenant, r.share_kind});
+      if (r.gpus == 1 && r.share_kind >= 0 && r.shares_with == 0)
+        AddHost({r.id, r.tenant, r.share_kind});
     }
     for (const Host& h : new_hosts_) AddHost(h);
     new_hosts_.clear();
@@ -331,10 +334,9 @@ class Round {
     const bool any_borrowing =
         std::any_of(in_.tenants.begin(), in_.tenants.end(),
                     [](const TenantQuota& q) { return q.borrow_limit_milli > 0; });
-    const bool any_opportunistic =
-        std::any_of(pending_.begin(), pending_.end(), [](const PendingJob& j) {
-          return j.priority == PriorityClass::kOpportunistic;
-        });
+    const bool any_opportunistic = std::any_of(
+        pending_.begin(), pending_.end(),
+        [](const PendingJob& j) { return j.priority == PriorityClass::kOpportunistic; });
     if (!any_borrowing && !sharing_ && !any_opportunistic) return;
     // k-way merge of the tenants' groups in queue order.
     using Head = std::pair<decltype(QueueKey(0)), std::size_t>;

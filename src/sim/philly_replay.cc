@@ -64,11 +64,11 @@ struct Job {
 };
 
 struct TeamTotals {
-  double alloc_window = 0;  // GPU-seconds within the window
+  double alloc_window = 0;   // GPU-seconds within the window
   double alloc_waiting = 0;  // GPU-seconds while the team had a job waiting
   double waiting_s = 0;
-  double delivered = 0;     // GPU-seconds at full speed within the window
-  double lost = 0;          // GPU-seconds
+  double delivered = 0;  // GPU-seconds at full speed within the window
+  double lost = 0;       // GPU-seconds
   int preemptions = 0;
   int migrations = 0;
 };
@@ -104,7 +104,8 @@ class Replay {
     std::size_t next_arrival = 0;
     std::size_t done = 0;
     while (done < jobs_.size()) {
-      double next_event = next_arrival < arrivals_.size() ? At(arrivals_[next_arrival]).arrival_s : kInf;
+      double next_event =
+          next_arrival < arrivals_.size() ? At(arrivals_[next_arrival]).arrival_s : kInf;
       for (int j : running_) next_event = std::min(next_event, now + At(j).TimeToFinish());
       if (next_event == kInf) {
         return Status::Internal("replay stalled at " + std::to_string(now) + " s with " +
@@ -509,7 +510,7 @@ class Replay {
   std::vector<int> running_;
   std::vector<std::vector<int>> pending_;  // per team, by (arrival, index)
   std::vector<TeamTotals> totals_;
-  std::vector<double> series_;  // GPU-seconds per bucket
+  std::vector<double> series_;      // GPU-seconds per bucket
   std::vector<bool> team_waiting_;  // since the last round
   bool any_waiting_ = false;
   double any_waiting_s_ = 0;
@@ -526,9 +527,9 @@ Result<std::vector<int>> PartitionByDemand(const std::vector<double>& demand, in
   const auto teams = static_cast<int>(demand.size());
   if (teams == 0) return Status::InvalidArgument("no teams to partition GPUs between");
   if (gpus < teams) {
-    return Status::InvalidArgument("static partitions need at least one GPU per team: " +
-                                   std::to_string(teams) + " teams, " + std::to_string(gpus) +
-                                   " GPUs");
+    return Status::InvalidArgument(
+        "static partitions need at least one GPU per team: " + std::to_string(teams) + " teams, " +
+        std::to_string(gpus) + " GPUs");
   }
   double total = 0;
   for (double d : demand) total += std::max(0.0, d);
@@ -575,8 +576,8 @@ Result<ReplayResult> RunPhillyReplay(const std::vector<PhillyJob>& trace,
   if (std::find(types.begin(), types.end(), config.gpu_type) == types.end()) {
     std::string known;
     for (const auto& t : types) known += (known.empty() ? "" : ", ") + t;
-    return Status::NotFound("GPU type '" + config.gpu_type + "' is not in the throughput table (it has " +
-                            known + ")");
+    return Status::NotFound("GPU type '" + config.gpu_type +
+                            "' is not in the throughput table (it has " + known + ")");
   }
   if (trace.empty()) return Status::InvalidArgument("the trace holds no jobs");
 
@@ -624,8 +625,8 @@ Result<ReplayResult> RunPhillyReplay(const std::vector<PhillyJob>& trace,
     }
   }
   if (window <= 0) window = config.interval_s;
-  Replay replay(config, names, std::move(jobs), *quota,
-                BuildSharing(table, config.gpu_type, kinds), window);
+  Replay replay(config, names, std::move(jobs), *quota, BuildSharing(table, config.gpu_type, kinds),
+                window);
   auto result = replay.Run();
   if (!result.ok()) return result;
   for (std::size_t t = 0; t < result->teams.size(); ++t) {

@@ -70,19 +70,19 @@ struct ReplayMetrics {
   // waiting.
   double allocation_while_waiting = 0;
   double waiting_hours = 0;  // how long some job (of the team) waited
-  double makespan_s = 0;      // last completion
+  double makespan_s = 0;     // last completion
 };
 
 struct TeamReplay {
   std::string name;
-  int quota_gpus = 0;          // static partition = guaranteed quota in the pool
+  int quota_gpus = 0;           // static partition = guaranteed quota in the pool
   double demand_gpu_hours = 0;  // the trace's, at full speed
   ReplayMetrics metrics;        // time_avg_allocation: % of its quota
 };
 
 struct JobOutcome {
-  int team = 0;  // index into ReplayResult::teams
-  int gpus = 0;  // asked
+  int team = 0;   // index into ReplayResult::teams
+  int gpus = 0;   // asked
   int width = 0;  // ran on
   double arrival_s = 0, first_start_s = 0, finish_s = 0, queue_s = 0;
   int preemptions = 0;

@@ -69,8 +69,7 @@ std::string ReplaySummaryTable(const std::vector<const ReplayResult*>& results) 
     const ReplayMetrics& m = r->overall;
     std::snprintf(line, sizeof line, "%-7s %8.2f %9.2f %14.0f %10s %10s %10s %8d %9.1f %8d\n",
                   ReplayModeName(r->mode), m.time_avg_allocation, m.allocation_while_waiting,
-                  m.delivered_gpu_hours,
-                  Hours(m.mean_jct_s).c_str(), Hours(m.p95_jct_s).c_str(),
+                  m.delivered_gpu_hours, Hours(m.mean_jct_s).c_str(), Hours(m.p95_jct_s).c_str(),
                   Hours(m.mean_queue_s).c_str(), m.preemptions, m.lost_gpu_hours, m.migrations);
     out += line;
   }
@@ -79,7 +78,8 @@ std::string ReplaySummaryTable(const std::vector<const ReplayResult*>& results) 
   std::snprintf(line, sizeof line, "%-8s %6s %10s", "team", "quota", "demand");
   out += line;
   for (const ReplayResult* r : results) {
-    std::snprintf(line, sizeof line, " %13s %13s", (std::string(ReplayModeName(r->mode)) + " JCT").c_str(),
+    std::snprintf(line, sizeof line, " %13s %13s",
+                  (std::string(ReplayModeName(r->mode)) + " JCT").c_str(),
                   (std::string(ReplayModeName(r->mode)) + " queue").c_str());
     out += line;
   }

@@ -174,15 +174,15 @@ class ReplayCli : public SimCli {
 TEST_F(ReplayCli, WritesMetricsPerModeAndTeam) {
   // Quotas 1 and 1. static: x's second job waits 3600 s (JCTs 3600, 7200, 7200: mean 6000);
   // pool: it borrows y's idle GPU (3600, 3600, 7200: mean 4800).
-  const CliRun r = RunGpool(Base() + " --gpus 2 --json " + Path("r.json") + " --svg " +
-                            Path("r.svg"));
+  const CliRun r =
+      RunGpool(Base() + " --gpus 2 --json " + Path("r.json") + " --svg " + Path("r.svg"));
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("mean JCT 1.25x lower"), std::string::npos) << r.output;
   std::ifstream in(Path("r.json"));
   const nlohmann::json j = nlohmann::json::parse(in);
   for (const char* mode : {"static", "pool"}) {
-    for (const char* key : {"time_avg_allocation", "delivered_gpu_hours", "mean_jct_s",
-                            "p95_jct_s", "mean_queue_s", "preemptions", "lost_gpu_hours"}) {
+    for (const char* key : {"time_avg_allocation", "delivered_gpu_hours", "mean_jct_s", "p95_jct_s",
+                            "mean_queue_s", "preemptions", "lost_gpu_hours"}) {
       EXPECT_TRUE(j[mode].contains(key)) << mode << " " << key;
       EXPECT_TRUE(j[mode]["teams"]["x"].contains(key)) << mode << " x " << key;
     }
@@ -217,8 +217,7 @@ TEST_F(ReplayCli, BadInputIsAClearError) {
       {"sim replay --philly " + Path("none") + " --throughputs " + Path("speeds.json") +
            " --gpus 2",
        "none"},
-      {"sim replay --philly " + Path("vcs") + " --throughputs " + Path("vcs/x.trace") +
-           " --gpus 2",
+      {"sim replay --philly " + Path("vcs") + " --throughputs " + Path("vcs/x.trace") + " --gpus 2",
        "x.trace"},
       {"sim replay --philly " + Path("vcs") + " --throughputs " + Path("speeds.json"), "--gpus"},
   };

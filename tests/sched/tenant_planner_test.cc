@@ -489,8 +489,8 @@ TEST(TenantPlannerQuota, EntitlementKeepsTheTenantsOwnReservation) {
   //   job 2 (2 GPUs): 2 + 2 <= 4 fits the guarantee, but it starts only if it ends by 500
   //     (as it would in a static partition of 4 GPUs with EASY backfill):
   //       estimate 1000 -> ends 1000 > 500, extra 0: waits;  estimate 400 -> ends 400: starts.
-  for (const auto& [estimate, starts] : std::vector<std::pair<double, bool>>{{1000, false},
-                                                                               {400, true}}) {
+  for (const auto& [estimate, starts] :
+       std::vector<std::pair<double, bool>>{{1000, false}, {400, true}}) {
     SCOPED_TRACE(estimate);
     Round round;
     round.gpus = 8;

@@ -58,12 +58,12 @@ TEST(PartitionByDemand, ProportionalWithOneGpuMinimumAndLargestRemainder) {
     std::vector<int> want;
   };
   const std::vector<Case> cases = {
-      {{3, 1}, 4, {3, 1}},           // exact
-      {{1, 1, 1}, 4, {2, 1, 1}},     // 1.33 each: floors 1,1,1; the tie goes to the first
-      {{5, 3, 2}, 7, {4, 2, 1}},     // 3.5, 2.1, 1.4: floors 3,2,1; remainders .5 .1 .4
-      {{100, 0.0001}, 2, {1, 1}},    // the one-GPU minimum
-      {{100, 1, 1}, 3, {1, 1, 1}},   // minimum everywhere
-      {{9, 1, 0}, 12, {10, 1, 1}},   // 10.8, 1.2, 0 -> 10, 1, 1(min); 12 given
+      {{3, 1}, 4, {3, 1}},          // exact
+      {{1, 1, 1}, 4, {2, 1, 1}},    // 1.33 each: floors 1,1,1; the tie goes to the first
+      {{5, 3, 2}, 7, {4, 2, 1}},    // 3.5, 2.1, 1.4: floors 3,2,1; remainders .5 .1 .4
+      {{100, 0.0001}, 2, {1, 1}},   // the one-GPU minimum
+      {{100, 1, 1}, 3, {1, 1, 1}},  // minimum everywhere
+      {{9, 1, 0}, 12, {10, 1, 1}},  // 10.8, 1.2, 0 -> 10, 1, 1(min); 12 given
   };
   for (const Case& c : cases) {
     auto got = PartitionByDemand(c.demand, c.gpus);
