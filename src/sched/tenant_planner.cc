@@ -77,6 +77,7 @@ class Round {
     tenants_ = in.tenants.size();
     used_.assign(tenants_, 0);
     tenant_reserved_.assign(tenants_, false);
+    tenant_res_.assign(tenants_, Reservation{});
     BuildSlots();
     Classify();
     SortPending();
@@ -199,35 +200,37 @@ class Round {
     if (j.gpus == 1 && j.share_kind >= 0) new_hosts_.push_back({j.id, j.tenant, j.share_kind});
   }
 
-  // Rule 2, per tenant: which jobs its guarantee lets start now.
+  // Rule 2, per tenant: which jobs its guarantee lets start now; records the tenant's
+  // reservation (if any) in tenant_res_.
   std::vector<std::size_t> EntitledOf(int tenant) {
     std::vector<std::size_t> out;
     const auto t = static_cast<std::size_t>(tenant);
     Milli room = Quota(tenant).guaranteed_milli - used_[t];
-    if (room < kGpu) return out;
-    Reservation res;
-    bool has_res = false;
-    for (std::size_t i = group_begin_[t]; i < group_begin_[t + 1] && room >= kGpu; ++i) {
+    Reservation& res = tenant_res_[t];
+    for (std::size_t i = group_begin_[t]; i < group_begin_[t + 1]; ++i) {
       const PendingJob& j = pending_[i];
       if (j.priority == PriorityClass::kOpportunistic) continue;
-      if (NeedOf(j) <= room && MayPass(res, has_res, in_.now_s, j)) {
+      if (NeedOf(j) <= room && MayPass(res, tenant_reserved_[t], in_.now_s, j)) {
         out.push_back(i);
         room -= NeedOf(j);
         continue;
       }
-      if (has_res || !cfg_.backfill) {
+      if (!tenant_reserved_[t]) {
         if (!cfg_.backfill) break;
-        continue;
+        if (NeedOf(j) > Quota(tenant).guaranteed_milli) continue;  // never entitled
+        // The tenant's slots end, and so do the jobs entitled before this one in this round.
+        std::vector<std::pair<double, Milli>> ends;
+        for (const Slot& s : slots_) {
+          if (s.tenant == tenant && !s.gone) ends.push_back({s.end_s, s.milli});
+        }
+        for (std::size_t k : out) {
+          ends.push_back({in_.now_s + pending_[k].estimate_s, NeedOf(pending_[k])});
+        }
+        res = Shadow(j.id, room, NeedOf(j), std::move(ends));
+        tenant_reserved_[t] = true;
+        plan_.reservations.push_back(res);
       }
-      if (NeedOf(j) > Quota(tenant).guaranteed_milli) continue;  // never entitled: no reservation
-      std::vector<std::pair<double, Milli>> ends;
-      for (const Slot& s : slots_) {
-        if (s.tenant == tenant && !s.gone) ends.push_back({s.end_s, s.milli});
-      }
-      res = Shadow(j.id, room, NeedOf(j), std::move(ends));
-      has_res = true;
-      tenant_reserved_[t] = true;
-      plan_.reservations.push_back(res);
+      if (room < kGpu) break;  // nothing more fits in the guarantee
     }
     return out;
   }
@@ -356,11 +359,20 @@ class Round {
       if (free_ < kGpu && host_count_ == 0 && has_pool_reservation_) break;
       const Milli need = NeedOf(j);
       const TenantQuota& q = Quota(j.tenant);
-      // Within the guarantee, rule 2 decided (its reservation holds); beyond it, borrowing.
-      const bool within = used_[t] + need <= q.guaranteed_milli;
-      if (within && tenant_reserved_[t] && j.priority != PriorityClass::kOpportunistic) continue;
-      const bool allowed = used_[t] + need <= q.guaranteed_milli + q.borrow_limit_milli;
+      // Per-tenant EASY across rules 2 and 3: the tenant's reserved job may borrow; its other
+      // jobs only if they do not delay it (within the guarantee, rule 2 already decided).
+      const bool opportunistic = j.priority == PriorityClass::kOpportunistic;
+      const bool holder = tenant_reserved_[t] && tenant_res_[t].job == j.id;
+      const bool behind = tenant_reserved_[t] && !holder && !opportunistic;
+      if (behind && used_[t] + need <= q.guaranteed_milli) continue;
+      bool allowed = used_[t] + need <= q.guaranteed_milli + q.borrow_limit_milli;
+      Reservation own = behind ? tenant_res_[t] : Reservation{};
+      if (allowed && behind && free_ >= need) allowed = MayPass(own, true, in_.now_s, j);
       if (allowed && free_ >= need && MayPass(pool_res_, has_pool_reservation_, in_.now_s, j)) {
+        if (behind) tenant_res_[t] = own;
+        // The reserved job started: the tenant's next waiting job inherits a reservation the
+        // next round (rule 2); until then nothing of the tenant waits behind it.
+        if (holder) tenant_reserved_[t] = false;
         StartOnIdle(i, /*borrowed=*/true);
         for (const Host& h : new_hosts_) AddHost(h);
         new_hosts_.clear();
@@ -408,6 +420,11 @@ class Round {
       const auto t = static_cast<std::size_t>(g.tenant);
       const TenantQuota& q = Quota(g.tenant);
       if (used_[t] + kGpu > q.guaranteed_milli + q.borrow_limit_milli) continue;
+      if (tenant_reserved_[t]) {  // the extra GPU counts against the tenant's reservation too
+        Reservation& r = tenant_res_[t];
+        if (g.end_s > r.start_s && r.extra_milli < kGpu) continue;
+        if (g.end_s > r.start_s) r.extra_milli -= kGpu;
+      }
       if (has_pool_reservation_) {
         if (g.end_s > pool_res_.start_s && pool_res_.extra_milli < kGpu) continue;
         if (g.end_s > pool_res_.start_s) pool_res_.extra_milli -= kGpu;
@@ -424,6 +441,7 @@ class Round {
   std::vector<Slot> slots_;
   std::vector<Milli> used_;            // per tenant: every slot it holds
   std::vector<bool> tenant_reserved_;  // rule 2 made a reservation for the tenant
+  std::vector<Reservation> tenant_res_;
   Milli free_ = 0;
   std::vector<PendingJob> pending_;
   std::vector<bool> started_;
@@ -452,7 +470,7 @@ bool GoodPair(const SharingTable& table, int a, int b, const PlannerConfig& conf
   if (a < 0 || b < 0 || a >= table.kinds || b >= table.kinds) return false;
   const double x = table.Own(a, b);
   const double y = table.Own(b, a);
-  return x >= config.min_pair_speed && y >= config.min_pair_speed &&
+  return x > 0 && y > 0 && x >= config.min_pair_speed && y >= config.min_pair_speed &&
          x + y >= config.min_pair_throughput;
 }
 

@@ -29,20 +29,27 @@
 //     share (smaller first), then submit time (preempted jobs keep theirs), then id. Jobs not
 //     started yet start on idle GPUs only while the tenant's usage plus the job stays within
 //     guarantee + borrow limit; a job that would stay within the guarantee alone was already
-//     judged by rule 2 and is skipped when rule 2 made a reservation for its tenant
-//     (opportunistic jobs excepted). The first job that is allowed but does not fit gets the
+//     judged by rule 2 and is skipped when rule 2 made a reservation for its tenant. The reserved
+//     job itself may borrow; the tenant's other jobs beyond the guarantee must pass its
+//     reservation (end by its time, or fit in its leftover), so a tenant's borrowing never delays
+//     its own reserved job (opportunistic jobs are exempt). Once the reserved job has started,
+//     the tenant's next waiting job gets its reservation in the next round. The first job that is
+//     allowed but does not fit gets the
 //     pool's reservation (EASY backfill): the earliest time enough GPUs free up by running jobs'
 //     expected ends ("shadow time"), and the GPUs left over then ("extra"). A later job may start
 //     ahead of it only if it ends by the shadow time, or fits in the extra GPUs (which it then
 //     uses up). Jobs are all-or-nothing: a job of g GPUs starts on g idle GPUs or not at all.
 //  4. Time-sharing. A 1-GPU job that cannot start may join a running solo 1-GPU job of its own
 //     tenant when both have sharing kinds and the pair's co-located speeds are good: each job
-//     keeps at least min_pair_speed of its speed alone and together they deliver at least
-//     min_pair_throughput (in units of one job alone). The best such host is chosen.
+//     keeps more than 0 and at least min_pair_speed of its speed alone, and together they deliver
+//     at least min_pair_throughput (in units of one job alone). The best such host is chosen.
+//     (A guest slows its host, which may then end after a reservation's time: reservations are
+//     estimates and are recomputed every round.)
 //  5. Split (migration). Idle GPUs left after the starts, and not held by a reservation, are
 //     given to time-sharing guests (the later started job of a pair, larger id on a tie; earliest
-//     such first) whose tenant stays within guarantee + borrow limit with one more GPU: the guest
-//     moves to its own GPU and both run at full speed.
+//     such first) whose tenant stays within guarantee + borrow limit with one more GPU, and within
+//     its tenant's reservation as in rule 3: the guest moves to its own GPU and both run at full
+//     speed.
 //
 // Pure: no clock, no I/O; time comes in RoundInput::now_s. Deterministic for equal inputs.
 // Thread-compatible: PlanRound shares no state.

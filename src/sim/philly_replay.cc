@@ -59,6 +59,7 @@ struct Job {
   double first_start = -1, finish = 0, queue_s = 0, queued_since = 0;
   int preemptions = 0;
   bool shared = false;
+  double at_window = -1;  // progress when the window closed, if it was running then
 
   double TimeToFinish() const { return restore_left + std::max(0.0, work_s - progress) / rate; }
 };
@@ -171,6 +172,7 @@ class Replay {
     }
     const double before = j.progress;
     const double in_window = t0 < window_s_ ? progress_at(std::min(t1, window_s_)) - before : 0.0;
+    if (t0 < window_s_ && window_s_ <= t1) j.at_window = progress_at(window_s_);
     totals_[static_cast<std::size_t>(j.team)].delivered += in_window * j.width;
     j.progress = progress_at(t1);
     j.restore_left = std::max(0.0, j.restore_left - (t1 - t0));
@@ -223,7 +225,7 @@ class Replay {
       Step(a, t0, first_end);
       Step(b, t0, first_end);
       Occupy(a.team, 1, t0, first_end);
-      if (first_end >= t1) {
+      if (ea > t1 && eb > t1) {
         still.push_back(j);
         still.push_back(k);
         continue;
@@ -343,12 +345,14 @@ class Replay {
     return held;
   }
 
+  // Counts the round once if some team's first waiting job fitted in its guarantee.
   void CheckGuarantees(const std::vector<double>& held) {
     for (std::size_t t = 0; t < teams_; ++t) {
       for (int j : pending_[t]) {
         if (At(j).state != Job::State::kPending) continue;
         if (held[t] + 1000.0 * At(j).width <= static_cast<double>(tenants_[t].guaranteed_milli)) {
           ++guarantee_violations_;
+          return;
         }
         break;  // only the team's first waiting job
       }
@@ -362,7 +366,10 @@ class Replay {
       if (job.state != Job::State::kRunning) continue;
       TeamTotals& tt = totals_[static_cast<std::size_t>(job.team)];
       const double lost_progress = job.progress - job.saved;
-      if (now <= window_s_) tt.delivered -= lost_progress * job.width;
+      // Only what was delivered within the window is taken back from it.
+      const double lost_in_window =
+          now <= window_s_ ? lost_progress : std::max(0.0, job.at_window - job.saved);
+      tt.delivered -= lost_in_window * job.width;
       job.progress = job.saved;
       job.restore_left = job.saved > 0 ? cfg_.planner.restore_s : 0;
       tt.lost += (lost_progress + job.restore_left) * job.width;

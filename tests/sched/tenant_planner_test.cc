@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <limits>
 #include <sstream>
 #include <string>
 #include <tuple>
@@ -429,6 +430,8 @@ TEST(TenantPlannerQueueOrder, EntitledStartsComeBeforeBorrowing) {
 
 // ---- quota ---------------------------------------------------------------------------------
 
+constexpr double kNever = std::numeric_limits<double>::infinity();
+
 TEST(TenantPlannerQuota, GuaranteePlusBorrowLimitBoundsATenant) {
   // 8 GPUs, only tenant 0; no other tenant runs anything, so GPUs are idle in every row.
   struct Row {
@@ -475,8 +478,12 @@ TEST(TenantPlannerQuota, GuaranteePlusBorrowLimitBoundsATenant) {
         << Describe(plan);
     EXPECT_THAT(plan.preempt, IsEmpty());
     if (!r.starts) {
-      // Not "allowed" (rule 3), so it is no job that "does not fit": no reservation.
-      EXPECT_THAT(plan.reservations, IsEmpty()) << Describe(plan);
+      // Not "allowed" (rule 3), so it is no job that "does not fit": no pool reservation. A job
+      // that fits the guarantee but not beside what the tenant holds gets the tenant's (rule 2):
+      // at the end of the running job (1e9), when room frees up; one too big never does.
+      for (const Reservation& res : plan.reservations) {
+        EXPECT_EQ(res.start_s, r.running.empty() ? kNever : 1e9) << Describe(plan);
+      }
     }
   }
 }
@@ -928,7 +935,7 @@ TEST(TenantPlannerTimeSharing, ABlockedOneGpuJobJoinsTheBestHostOfItsTenant) {
 
 TEST(TenantPlannerSplit, AGuestMovesToAnIdleGpuWithinItsTenantsAllowance) {
   // Tenant 0 runs 10 (from 0) and its guest 11 (joined at 500) on one shared GPU: usage 1.
-  // The header does not say which of a pair is "the guest", so either id is accepted.
+  // The guest is the later started job of the pair: 11.
   const SharingTable table = FourKinds();
   struct Row {
     const char* name;
@@ -972,7 +979,7 @@ TEST(TenantPlannerSplit, AGuestMovesToAnIdleGpuWithinItsTenantsAllowance) {
     round.sharing = &table;
     const RoundPlan plan = round.Plan(r.config);
     if (r.splits) {
-      EXPECT_THAT(plan.split, ElementsAre(AnyOf(10u, 11u))) << Describe(plan);
+      EXPECT_THAT(plan.split, ElementsAre(11u)) << Describe(plan);
     } else {
       EXPECT_THAT(plan.split, IsEmpty()) << Describe(plan);
     }
@@ -1036,6 +1043,64 @@ TEST(TenantPlannerDeterminism, UnsortedPendingGivesTheSamePlanAsSorted) {
   Round by_id_desc = sorted;
   std::ranges::sort(by_id_desc.pending, std::ranges::greater{}, &PendingJob::id);
   EXPECT_EQ(Describe(by_id_desc.Plan()), expected);
+}
+
+// ---- reservations seen by the review of the first version ----------------------------------
+
+TEST(TenantPlannerBackfill, TenantReservationCountsJobsEntitledEarlierInTheRound) {
+  // Guarantee 4, 8 GPUs, nothing running. Pending in order: A (2 GPUs, 1 h), B (4 GPUs),
+  // C (2 GPUs, 100 h). A is entitled (room 4 -> 2). B does not fit the room left: its
+  // reservation must count A's end (now + 3600 frees 2: room 4 at 3600), extra 0. C would end
+  // after 3600 and there is no extra: C waits (a static 4-GPU partition would not run it either).
+  Round round;
+  round.gpus = 8;
+  round.tenants = {Quota(4, 0)};
+  round.pending = {MakePending(1).Gpus(2).Submit(0).Estimate(3600),
+                   MakePending(2).Gpus(4).Submit(1).Estimate(600),
+                   MakePending(3).Gpus(2).Submit(2).Estimate(360000)};
+  const RoundPlan plan = round.Plan();
+  EXPECT_THAT(Started(plan), ElementsAre(1)) << Describe(plan);
+  ASSERT_EQ(plan.reservations.size(), 1u) << Describe(plan);
+  EXPECT_EQ(plan.reservations[0].job, 2u);
+  EXPECT_EQ(plan.reservations[0].start_s, 3600);
+  EXPECT_EQ(plan.reservations[0].extra_milli, 0);
+}
+
+TEST(TenantPlannerBackfill, ATenantsBorrowingNeverOvertakesItsOwnReservation) {
+  // 8 GPUs; tenants 0 and 1 each guarantee 4, borrow up to 8; tenant 1 has the smaller share.
+  // Running: X (tenant 0, 3 GPUs, ends 100), Y (tenant 1, 3 GPUs, ends 1000): 2 GPUs idle.
+  // Pending: A (tenant 0, 4 GPUs): 3 + 4 > 4, tenant reservation at 100 (X ends: room 4),
+  // extra 0. B (tenant 0, 2 GPUs, ends 900): 3 + 2 > 4 is borrowing; it fits the idle GPUs,
+  // but it would still run at 100 and hold tenant 0 above its guarantee, delaying A: B waits.
+  // B2 (tenant 0, 2 GPUs, ends 90 <= 100): passes the reservation and starts.
+  Round round;
+  round.gpus = 8;
+  round.tenants = {Quota(4, 8), Quota(4, 8)};
+  round.fair_share = {0.5, 0.1};
+  round.running = {MakeRunning(10).Tenant(0).Gpus(3).Ends(100),
+                   MakeRunning(11).Tenant(1).Gpus(3).Ends(1000)};
+  for (double b_estimate : {900.0, 90.0}) {
+    SCOPED_TRACE(b_estimate);
+    round.pending = {MakePending(1).Tenant(0).Gpus(4).Submit(0).Estimate(500),
+                     MakePending(2).Tenant(0).Gpus(2).Submit(1).Estimate(b_estimate)};
+    const RoundPlan plan = round.Plan();
+    EXPECT_EQ(Started(plan), b_estimate <= 100 ? std::vector<JobId>{2} : std::vector<JobId>{})
+        << Describe(plan);
+    ASSERT_FALSE(plan.reservations.empty());
+    EXPECT_EQ(plan.reservations.back().job, 1u);
+    EXPECT_EQ(plan.reservations.back().start_s, 100);
+  }
+}
+
+TEST(TenantPlannerGoodPair, AZeroSpeedIsNeverAPairWhateverTheThresholds) {
+  // own(0,1) = 0 means the two cannot share a GPU: no thresholds make it a pair.
+  SharingTable t;
+  t.kinds = 2;
+  t.own = {0.5, 0.0, 1.0, 0.5};
+  const PlannerConfig zero = MakeConfig().PairSpeed(0).PairThroughput(0);
+  EXPECT_FALSE(GoodPair(t, 0, 1, zero));
+  EXPECT_FALSE(GoodPair(t, 1, 0, zero));
+  EXPECT_TRUE(GoodPair(t, 0, 0, zero));
 }
 
 }  // namespace

@@ -181,6 +181,19 @@ TEST(PhillyReplay, TimeSharingRunsAGoodPairAtItsCoLocatedSpeeds) {
   EXPECT_DOUBLE_EQ(s.jobs[1].finish_s, 5400);
 }
 
+TEST(PhillyReplay, APairEndingOnARoundBoundaryFreesItsPlaceInThatRound) {
+  // As above (threshold 1.4): A and B share from 0, B ends at exactly 3000 (a round boundary).
+  // C (B-type, 1 GPU) arrives at 60 and waits: A is already hosting. In the round at 3000 B is
+  // done, so C joins A at 3000, not one round later.
+  const std::vector<PhillyJob> jobs = {Job("t", "A", 3600, 0), Job("t", "B", 1800, 0),
+                                       Job("t", "B", 600, 60)};
+  ReplayConfig c = Config(ReplayMode::kPool, 1);
+  c.planner.min_pair_throughput = 1.4;
+  const ReplayResult p = Replay(jobs, c);
+  EXPECT_NEAR(p.jobs[1].finish_s, 3000, 1e-6);
+  EXPECT_DOUBLE_EQ(p.jobs[2].first_start_s, 3000);
+}
+
 TEST(PhillyReplay, GuestMovesToAGpuThatFreesUp) {
   // One team, 2 GPUs, A jobs at 0 in id order: J1 6000 s, J2 600 s, J3 6000 s. J1 and J2 take
   // the GPUs; J3 pairs with the first good host, J1 (A+A: 0.6 + 0.6 = 1.2, so the threshold is
