@@ -43,6 +43,7 @@ struct GpuRequest {
   }
   // GPU compute the request takes from the pool, in milli-GPU (MIG: compute slices / 7).
   Milli TotalMilli() const;
+  bool operator==(const GpuRequest&) const = default;
 };
 
 struct Workload {
@@ -54,7 +55,7 @@ struct Workload {
   GpuRequest gpu;
   PriorityClass priority = PriorityClass::kStandard;
   int gang_size = 1;       // >1: placed all-or-nothing with gang_size - 1 siblings
-  std::uint64_t gang = 0;  // the gang's id, shared by its members (when gang_size > 1)
+  std::uint64_t gang = 0;  // the gang's id (nonzero), shared by its members (gang_size > 1)
   bool checkpointable = false;
   bool movable = true;  // may the scheduler migrate it once placed
 };

@@ -348,13 +348,18 @@ std::vector<Action> Scheduler::Decide(const Snapshot& snapshot) {
   Placement placement(cluster);
   std::vector<Action> actions;
   std::vector<bool> moved;  // entries of snapshot.placed moved by this decision
-  std::vector<std::uint64_t> gangs_done;
+  // Gang members by gang id, in queue order (built once: O(pending)).
+  std::unordered_map<std::uint64_t, std::vector<size_t>> gangs;
   for (size_t p = 0; p < snapshot.pending.size(); ++p) {
     const Workload& w = snapshot.pending[p];
-    if (w.gang_size > 1) {
-      if (std::find(gangs_done.begin(), gangs_done.end(), w.gang) == gangs_done.end()) {
-        gangs_done.push_back(w.gang);
-        PlaceGang(snapshot, p, placement, actions);
+    if (w.gang_size > 1 && w.gang != 0) gangs[w.gang].push_back(p);
+  }
+  for (size_t p = 0; p < snapshot.pending.size(); ++p) {
+    const Workload& w = snapshot.pending[p];
+    if (w.gang_size > 1 && w.gang != 0) {
+      const std::vector<size_t>& members = gangs[w.gang];
+      if (members.front() == p && static_cast<int>(members.size()) == w.gang_size) {
+        PlaceGang(snapshot, members, placement, actions);
       }
       continue;
     }
@@ -379,16 +384,8 @@ std::vector<Action> Scheduler::Decide(const Snapshot& snapshot) {
   return actions;
 }
 
-void Scheduler::PlaceGang(const Snapshot& snapshot, size_t first, Placement& placement,
-                          std::vector<Action>& actions) {
-  const Workload& lead = snapshot.pending[first];
-  std::vector<size_t> members;
-  for (size_t p = first; p < snapshot.pending.size(); ++p) {
-    const Workload& w = snapshot.pending[p];
-    if (w.gang_size > 1 && w.gang == lead.gang) members.push_back(p);
-  }
-  // A gang waits until all its members are pending (and is never split by the size field).
-  if (static_cast<int>(members.size()) != lead.gang_size) return;
+void Scheduler::PlaceGang(const Snapshot& snapshot, const std::vector<size_t>& members,
+                          Placement& placement, std::vector<Action>& actions) {
   std::vector<Action> placed;
   for (size_t p : members) {
     const Workload& w = snapshot.pending[p];

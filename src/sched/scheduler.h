@@ -6,9 +6,10 @@
 // plugin.h for the contracts and registry.h for the policies) and binds the workload to the
 // best one. The snapshot's node order is the tie-break priority: earlier nodes win ties.
 //
-// Gangs (workloads with gang_size > 1 sharing a gang id) are placed all-or-nothing when their
-// first member comes up in the order: every member binds, or none does (the others' tentative
-// placements are undone); a gang with members missing from `pending` waits.
+// Gangs (workloads with gang_size > 1 sharing a nonzero gang id) are placed all-or-nothing when
+// their first member comes up in the order: every member binds, or none does (the others'
+// tentative placements are undone). A gang whose pending members are not exactly gang_size
+// waits (the controller admits gangs whole). gang_size > 1 with gang id 0 is not a gang.
 //
 // When a workload fits nowhere and Config::max_moves > 0, the migration planner looks for at
 // most max_moves already placed, movable workloads whose moves to other nodes make room for it;
@@ -83,12 +84,12 @@ class Scheduler {
  private:
   class Placement;
   Scheduler(Config config, const PolicySpec* policy);
+  // Binds every member of a gang (indices into snapshot.pending, in order), or none of them.
+  // No moves are planned for gangs.
+  void PlaceGang(const Snapshot& snapshot, const std::vector<size_t>& members,
+                 Placement& placement, std::vector<Action>& actions);
   // Moves of at most config_.max_moves placed workloads that let w bind; empty if none found.
   // `moved` marks entries of snapshot.placed already moved by this decision (not moved again).
-  // Binds every member of the gang of snapshot.pending[first] (members: pending workloads with
-  // gang_size > 1 and the same gang id), or none of them. No moves are planned for gangs.
-  void PlaceGang(const Snapshot& snapshot, size_t first, Placement& placement,
-                 std::vector<Action>& actions);
   std::vector<Action> PlanMoves(const Snapshot& snapshot, Placement& placement,
                                 const core::Workload& w, core::DeterministicRng& rng,
                                 std::vector<bool>& moved);

@@ -271,6 +271,7 @@ TEST(Decide, GangsBindAllOrNothing) {
   //     and the tentative placement of the first is undone: the 8-GPU workload 30 after it
   //     still binds on n0, which only the undone member would have held.
   //   A gang of size 3 with 2 members pending waits (nothing binds).
+  //   The rows are independent decisions on the same cluster state.
   core::ClusterState cluster({MakeNode("n0", "A100-80GB", 8), MakeNode("n1", "A100-80GB", 8)});
   core::Binding held{100, 1, 1000, 1024, {}};
   for (int d = 0; d < 4; ++d) held.slices.push_back({core::SliceKind::kWhole, d, 1000, 0, {}});
@@ -283,6 +284,10 @@ TEST(Decide, GangsBindAllOrNothing) {
       {{Member(1, 8, 7, 2), Member(2, 4, 7, 2)}, {1, 2}},
       {{Member(3, 8, 9, 2), Member(4, 8, 9, 2), Whole(30, 8)}, {30}},
       {{Member(5, 1, 11, 3), Member(6, 1, 11, 3)}, {}},
+      // Three members claiming a gang of two: malformed, waits (the controller admits gangs whole).
+      {{Member(8, 1, 13, 2), Member(9, 1, 13, 2), Member(10, 1, 13, 2)}, {}},
+      // gang_size 2 without a gang id is not a gang: placed like any workload.
+      {{Member(7, 1, 0, 2)}, {7}},
   };
   for (const Case& c : cases) {
     const Snapshot snap{&cluster, c.pending, {}, 1};
