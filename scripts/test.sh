@@ -10,3 +10,4 @@ ctest --test-dir build -j2 --output-on-failure
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DGPOOL_SANITIZE=ON -DGPOOL_BUILD_BENCH=OFF
 cmake --build build-asan -j2
 ctest --test-dir build-asan -j2 --output-on-failure -LE slow
+FUZZ_SECONDS="${FUZZ_SECONDS:-30}" scripts/fuzz.sh
