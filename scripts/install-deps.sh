@@ -3,7 +3,7 @@
 set -euo pipefail
 pkgs=(build-essential cmake ninja-build pkg-config git
       libgtest-dev libgmock-dev libbenchmark-dev
-      nlohmann-json3-dev libyaml-cpp-dev libcli11-dev libfmt-dev libspdlog-dev
+      nlohmann-json3-dev libyaml-dev libcli11-dev libfmt-dev libspdlog-dev
       libsqlite3-dev libzstd-dev libssl-dev
       clang libclang-rt-14-dev)  # clang: the libFuzzer targets (scripts/fuzz.sh)
 missing=()

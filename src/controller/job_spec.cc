@@ -1,6 +1,6 @@
 #include "controller/job_spec.h"
 
-#include <yaml-cpp/yaml.h>
+#include <yaml.h>
 
 #include <algorithm>
 #include <cctype>
@@ -338,9 +338,8 @@ Status ParseResources(const json& v, JobSpec* spec) {
 
 // ---- YAML -> JSON --------------------------------------------------------------------------
 
-std::string Where(std::string_view source, const YAML::Mark& m) {
-  return std::string(source) + ":" + std::to_string(m.line + 1) + ":" +
-         std::to_string(m.column + 1);
+std::string Where(std::string_view source, const yaml_mark_t& m) {
+  return std::string(source) + ":" + std::to_string(m.line + 1) + ":" + std::to_string(m.column + 1);
 }
 
 json PlainScalar(const std::string& s) {
@@ -413,54 +412,132 @@ json PlainScalar(const std::string& s) {
   return d;
 }
 
-Status Convert(const YAML::Node& node, std::string_view source, int depth, json* out) {
-  if (depth > 64)
-    return Status::InvalidArgument(Where(source, node.Mark()) + ": nested too deeply");
-  switch (node.Type()) {
-    case YAML::NodeType::Null:
-    case YAML::NodeType::Undefined:
-      *out = nullptr;
-      return Status();
-    case YAML::NodeType::Scalar:
-      if (node.Tag() == "!" || node.Tag() == "tag:yaml.org,2002:str") {
-        *out = node.Scalar();
-      } else if (node.Tag() == "?" || node.Tag().empty()) {
-        *out = PlainScalar(node.Scalar());
-      } else {
-        return Status::InvalidArgument(Where(source, node.Mark()) + ": tag '" + node.Tag() +
-                                       "' is not supported");
-      }
-      return Status();
-    case YAML::NodeType::Sequence: {
-      *out = json::array();
-      for (const YAML::Node& item : node) {
-        json v;
-        if (Status s = Convert(item, source, depth + 1, &v); !s.ok()) return s;
-        out->push_back(std::move(v));
-      }
-      return Status();
-    }
-    case YAML::NodeType::Map: {
-      *out = json::object();
-      for (const auto& kv : node) {
-        if (!kv.first.IsScalar()) {
-          return Status::InvalidArgument(Where(source, kv.first.Mark()) +
-                                         ": a mapping key must be a plain string");
+// Builds the JSON value from libyaml's event stream. libyaml (the C parser PyYAML uses) rather
+// than yaml-cpp: Debian 12's yaml-cpp 0.7 loops forever on inputs like "  , \"4\"" (found by
+// fuzz/job_spec_fuzz.cc).
+class EventReader {
+ public:
+  EventReader(std::string_view text, std::string_view source) : source_(source) {
+    yaml_parser_initialize(&parser_);
+    yaml_parser_set_input_string(&parser_, reinterpret_cast<const unsigned char*>(text.data()),
+                                 text.size());
+  }
+  ~EventReader() {
+    if (has_event_) yaml_event_delete(&event_);
+    yaml_parser_delete(&parser_);
+  }
+  EventReader(const EventReader&) = delete;
+  EventReader& operator=(const EventReader&) = delete;
+
+  Result<json> Read() {
+    int documents = 0;
+    json out;
+    for (;;) {
+      if (Status s = Next(); !s.ok()) return s;
+      switch (event_.type) {
+        case YAML_STREAM_START_EVENT:
+          continue;
+        case YAML_STREAM_END_EVENT:
+          if (documents == 0) {
+            return Status::InvalidArgument(std::string(source_) + ": the file is empty");
+          }
+          return out;
+        case YAML_DOCUMENT_START_EVENT: {
+          if (++documents > 1) {
+            return Status::InvalidArgument(std::string(source_) +
+                                           ": holds several YAML documents; submit one job per "
+                                           "file");
+          }
+          if (Status s = Next(); !s.ok()) return s;
+          if (Status s = Value(0, &out); !s.ok()) return s;
+          if (Status s = Next(); !s.ok()) return s;  // the document end
+          continue;
         }
-        const std::string key = kv.first.Scalar();
-        if (out->contains(key)) {
-          return Status::InvalidArgument(Where(source, kv.first.Mark()) + ": duplicate key '" +
-                                         key + "'");
-        }
-        json v;
-        if (Status s = Convert(kv.second, source, depth + 1, &v); !s.ok()) return s;
-        (*out)[key] = std::move(v);
+        default:
+          return Status::InvalidArgument(Where(source_, event_.start_mark) +
+                                         ": unexpected YAML structure");
       }
-      return Status();
     }
   }
-  return Status::Internal("unknown YAML node type");
-}
+
+ private:
+  Status Next() {
+    if (has_event_) yaml_event_delete(&event_);
+    has_event_ = false;
+    if (!yaml_parser_parse(&parser_, &event_)) {
+      const char* problem = parser_.problem != nullptr ? parser_.problem : "syntax error";
+      std::string message = Where(source_, parser_.problem_mark) + ": " + problem;
+      if (parser_.context != nullptr) message += " " + std::string(parser_.context);
+      return Status::InvalidArgument(message);
+    }
+    has_event_ = true;
+    return Status();
+  }
+
+  // The value that starts at the current event (which it consumes, with its children).
+  Status Value(int depth, json* out) {
+    if (depth > 64) return Status::InvalidArgument(Where(source_, event_.start_mark) + ": nested too deeply");
+    switch (event_.type) {
+      case YAML_ALIAS_EVENT:
+        return Status::InvalidArgument(Where(source_, event_.start_mark) +
+                                       ": aliases (*name) are not supported");
+      case YAML_SCALAR_EVENT: {
+        const auto& sc = event_.data.scalar;
+        const std::string value(reinterpret_cast<const char*>(sc.value), sc.length);
+        const std::string tag = sc.tag != nullptr ? reinterpret_cast<const char*>(sc.tag) : "";
+        if (tag == "tag:yaml.org,2002:str" || (tag.empty() && !sc.plain_implicit)) {
+          *out = value;  // quoted, or an explicit !!str
+        } else if (tag.empty()) {
+          *out = PlainScalar(value);
+        } else {
+          return Status::InvalidArgument(Where(source_, event_.start_mark) + ": tag '" + tag +
+                                         "' is not supported");
+        }
+        return Status();
+      }
+      case YAML_SEQUENCE_START_EVENT: {
+        *out = json::array();
+        for (;;) {
+          if (Status s = Next(); !s.ok()) return s;
+          if (event_.type == YAML_SEQUENCE_END_EVENT) return Status();
+          json v;
+          if (Status s = Value(depth + 1, &v); !s.ok()) return s;
+          out->push_back(std::move(v));
+        }
+      }
+      case YAML_MAPPING_START_EVENT: {
+        *out = json::object();
+        for (;;) {
+          if (Status s = Next(); !s.ok()) return s;
+          if (event_.type == YAML_MAPPING_END_EVENT) return Status();
+          if (event_.type != YAML_SCALAR_EVENT) {
+            return Status::InvalidArgument(Where(source_, event_.start_mark) +
+                                           ": a mapping key must be a plain string");
+          }
+          const yaml_mark_t key_mark = event_.start_mark;
+          const std::string key(reinterpret_cast<const char*>(event_.data.scalar.value),
+                                event_.data.scalar.length);
+          if (out->contains(key)) {
+            return Status::InvalidArgument(Where(source_, key_mark) + ": duplicate key '" + key +
+                                           "'");
+          }
+          if (Status s = Next(); !s.ok()) return s;
+          json v;
+          if (Status s = Value(depth + 1, &v); !s.ok()) return s;
+          (*out)[key] = std::move(v);
+        }
+      }
+      default:
+        return Status::InvalidArgument(Where(source_, event_.start_mark) +
+                                       ": unexpected YAML structure");
+    }
+  }
+
+  std::string_view source_;
+  yaml_parser_t parser_;
+  yaml_event_t event_{};
+  bool has_event_ = false;
+};
 
 }  // namespace
 
@@ -677,22 +754,11 @@ json JobSpecToJson(const JobSpec& spec) {
 }
 
 Result<json> YamlToJson(std::string_view text, std::string_view source) {
-  try {
-    const std::vector<YAML::Node> docs = YAML::LoadAll(std::string(text));
-    if (docs.empty()) return Status::InvalidArgument(std::string(source) + ": the file is empty");
-    if (docs.size() > 1) {
-      return Status::InvalidArgument(std::string(source) + ": holds " +
-                                     std::to_string(docs.size()) +
-                                     " YAML documents; submit one job per file");
-    }
-    json out;
-    if (Status s = Convert(docs[0], source, 0, &out); !s.ok()) return s;
-    return out;
-  } catch (const YAML::Exception& e) {
-    return Status::InvalidArgument(Where(source, e.mark) + ": " + e.msg);
-  } catch (const std::exception& e) {
-    return Status::InvalidArgument(std::string(source) + ": " + e.what());
+  if (text.find_first_not_of(" \t\r\n") == std::string_view::npos) {
+    return Status::InvalidArgument(std::string(source) + ": the file is empty");
   }
+  EventReader reader(text, source);
+  return reader.Read();
 }
 
 Result<JobSpec> ParseJobSpecYaml(std::string_view text, std::string_view source) {

@@ -47,7 +47,8 @@ nlohmann::json JobSpecToJson(const JobSpec& spec);
 // Parses YAML text into the JSON value it denotes: mappings -> objects, sequences -> arrays,
 // plain scalars -> null/bool/integer/number/string by their YAML 1.2 core-schema spelling,
 // quoted scalars -> strings. InvalidArgument "<source>:<line>:<column>: <message>" on a syntax
-// error, a duplicate key, a non-string key, an alias or more than one document.
+// error, a duplicate key, a non-string key, an alias, a tag other than !!str, or more than one
+// document.
 Result<nlohmann::json> YamlToJson(std::string_view text, std::string_view source);
 
 // YamlToJson then ParseJobSpec.

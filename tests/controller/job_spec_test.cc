@@ -184,8 +184,16 @@ TEST(JobSpec, BadInputNamesTheField) {
       {"- name: a\n", "job spec: expected a mapping"},
       {"name: a\nname: b\ncommand: x\n", "job.yaml:2:1: duplicate key 'name'"},
       {"name: a\ncommand: [x\n", "job.yaml:"},
-      {"name: a\ncommand: x\n---\nname: b\ncommand: y\n", "holds 2 YAML documents"},
+      {"name: a\ncommand: x\n---\nname: b\ncommand: y\n", "holds several YAML documents"},
       {"", "the file is empty"},
+      {"name: a\ncommand: *x\n", "job.yaml:2:10:"},  // an alias (undefined, so a parse error)
+      {"a: &x 1\nb: *x\n", "aliases (*name) are not supported"},
+      {"name: !!binary aGk=\ncommand: x\n", "tag 'tag:yaml.org,2002:binary' is not supported"},
+      // Found by fuzz/job_spec_fuzz.cc: Debian's yaml-cpp 0.7 loops forever on this; libyaml
+      // reports the syntax error.
+      {"  , \"4\"\n", "job.yaml:1:3:"},
+      {"# A note on a quarter of one GP8\" 8U88\"]\xd7  compute: 0.25\n  , \"4\", \"--nprocs\n",
+       "job.yaml:"},
   };
   for (const Case& c : cases) {
     auto r = ParseJobSpecYaml(c.yaml, "job.yaml");
