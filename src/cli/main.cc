@@ -9,6 +9,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "gpool 0.1.0");
   int exit_code = 0;
   gpool::cli::AddSimCommand(app, &exit_code);
+  gpool::cli::AddPoolCommands(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

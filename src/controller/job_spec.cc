@@ -339,7 +339,8 @@ Status ParseResources(const json& v, JobSpec* spec) {
 // ---- YAML -> JSON --------------------------------------------------------------------------
 
 std::string Where(std::string_view source, const yaml_mark_t& m) {
-  return std::string(source) + ":" + std::to_string(m.line + 1) + ":" + std::to_string(m.column + 1);
+  return std::string(source) + ":" + std::to_string(m.line + 1) + ":" +
+         std::to_string(m.column + 1);
 }
 
 json PlainScalar(const std::string& s) {
@@ -476,7 +477,8 @@ class EventReader {
 
   // The value that starts at the current event (which it consumes, with its children).
   Status Value(int depth, json* out) {
-    if (depth > 64) return Status::InvalidArgument(Where(source_, event_.start_mark) + ": nested too deeply");
+    if (depth > 64)
+      return Status::InvalidArgument(Where(source_, event_.start_mark) + ": nested too deeply");
     switch (event_.type) {
       case YAML_ALIAS_EVENT:
         return Status::InvalidArgument(Where(source_, event_.start_mark) +
