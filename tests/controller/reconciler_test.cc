@@ -1,0 +1,166 @@
+#include "controller/reconciler.h"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <set>
+#include <string>
+#include <tuple>
+
+#include "controller/job_spec.h"
+
+namespace gpool::controller {
+namespace {
+
+using nlohmann::json;
+
+void PutNode(store::KvStore& s, const std::string& name, int gpus, double heartbeat,
+             const std::string& state = "ready") {
+  const json n = {{"name", name},   {"cpu_milli", 64000},         {"memory_mib", 262144},
+                  {"gpus", gpus},   {"model", "H100-80GB"},       {"simulated", true},
+                  {"state", state}, {"last_heartbeat", heartbeat}};
+  ASSERT_TRUE(s.Put("/gpool/nodes/" + name, n.dump()).ok());
+}
+
+std::string Key(int id) {
+  std::string d = std::to_string(id);
+  return "/gpool/workloads/" + std::string(20 - d.size(), '0') + d;
+}
+
+// A workload record as the API writes it, from a YAML spec.
+void PutWorkload(store::KvStore& s, int id, const std::string& yaml, double submitted_at,
+                 const std::string& state = "pending") {
+  auto spec = ParseJobSpecYaml(yaml, "t.yaml");
+  ASSERT_TRUE(spec.ok()) << spec.status().message();
+  spec->tenant = "t";
+  const json w = {{"id", id},
+                  {"tenant", "t"},
+                  {"spec", JobSpecToJson(*spec)},
+                  {"state", state},
+                  {"submitted_at", submitted_at},
+                  {"updated_at", submitted_at}};
+  ASSERT_TRUE(s.Put(Key(id), w.dump()).ok());
+}
+
+json Get(store::KvStore& s, int id) { return json::parse(s.Get(Key(id))->value); }
+
+// (node, device) of every whole-GPU slice held by assigned workloads; fails on a duplicate.
+std::set<std::pair<std::string, int>> HeldDevices(store::KvStore& s, int max_id) {
+  std::set<std::pair<std::string, int>> held;
+  for (int id = 1; id <= max_id; ++id) {
+    auto kv = s.Get(Key(id));
+    if (!kv.ok()) continue;
+    const json w = json::parse(kv->value);
+    if (w["state"] != "assigned") continue;
+    for (const json& b : w["bindings"]) {
+      for (const json& sl : b["slices"]) {
+        const auto inserted =
+            held.insert({b["node"].get<std::string>(), sl["device"].get<int>()}).second;
+        EXPECT_TRUE(inserted) << "device booked twice: " << b["node"] << "#" << sl["device"];
+      }
+    }
+  }
+  return held;
+}
+
+TEST(Reconciler, BindsInQueueOrderWithoutDoubleBooking) {
+  // Two nodes of 2 GPUs (4 in all). Pending: 1-GPU jobs 1, 2, 3 (submitted 10, 20, 30) and a
+  // production 2-GPU job 4 (submitted 40). Queue order: 4 (production) first, then 1, 2, 3:
+  // 4 takes one node whole, 1 and 2 the other; 3 finds no GPU and stays pending.
+  auto s = store::NewMemoryStore();
+  PutNode(*s, "n1", 2, 100);
+  PutNode(*s, "n2", 2, 100);
+  const std::string one = "name: a\ncommand: x\nresources: {gpus: 1}\n";
+  PutWorkload(*s, 1, one, 10);
+  PutWorkload(*s, 2, one, 20);
+  PutWorkload(*s, 3, one, 30);
+  PutWorkload(*s, 4, "name: b\ncommand: x\npriority: production\nresources: {gpus: 2}\n", 40);
+  auto r = ReconcileOnce(*s, 110, {});
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->nodes_ready, 2);
+  EXPECT_EQ(r->pending, 4);
+  EXPECT_EQ(r->bound, 3);
+  EXPECT_EQ(Get(*s, 4)["state"], "assigned");
+  EXPECT_EQ(Get(*s, 4)["bindings"][0]["slices"].size(), 2u);
+  EXPECT_EQ(Get(*s, 1)["state"], "assigned");
+  EXPECT_EQ(Get(*s, 2)["state"], "assigned");
+  EXPECT_EQ(Get(*s, 3)["state"], "pending");
+  EXPECT_EQ(Get(*s, 1)["epoch"], 1);
+  EXPECT_EQ(HeldDevices(*s, 4).size(), 4u);
+
+  // A second pass sees the bindings in force: nothing new fits, nothing is booked twice.
+  auto again = ReconcileOnce(*s, 120, {});
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->bound, 0);
+  EXPECT_EQ(again->pending, 1);
+  EXPECT_EQ(HeldDevices(*s, 4).size(), 4u);
+
+  // Job 1 finishes (the agent's report): its GPU goes to job 3 on the next pass.
+  json done = Get(*s, 1);
+  done["state"] = "succeeded";
+  ASSERT_TRUE(s->Put(Key(1), done.dump()).ok());
+  auto third = ReconcileOnce(*s, 130, {});
+  ASSERT_TRUE(third.ok());
+  EXPECT_EQ(third->bound, 1);
+  EXPECT_EQ(Get(*s, 3)["state"], "assigned");
+  EXPECT_EQ(HeldDevices(*s, 4).size(), 4u);
+}
+
+TEST(Reconciler, ALostNodesWorkRunsElsewhere) {
+  // n1 stopped heartbeating at 0; n2 at 95. At 100 with a 30 s timeout n1 is lost: job 1 bound
+  // there goes back to pending (attempts 1) and is bound to n2 in the same pass (epoch 2).
+  auto s = store::NewMemoryStore();
+  PutNode(*s, "n1", 1, 0);
+  PutNode(*s, "n2", 1, 95);
+  PutWorkload(*s, 1, "name: a\ncommand: x\nresources: {gpus: 1}\n", 0, "running");
+  json w = Get(*s, 1);
+  w["bindings"] = json::array(
+      {{{"node", "n1"},
+        {"cpu_milli", 1000},
+        {"memory_mib", 1024},
+        {"slices", json::array({{{"kind", "whole"}, {"device", 0}, {"milli", 1000}}})}}});
+  w["epoch"] = 1;
+  ASSERT_TRUE(s->Put(Key(1), w.dump()).ok());
+  auto r = ReconcileOnce(*s, 100, {});
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->nodes_lost_now, 1);
+  EXPECT_EQ(r->requeued, 1);
+  EXPECT_EQ(r->bound, 1);
+  const json after = Get(*s, 1);
+  EXPECT_EQ(after["state"], "assigned");
+  EXPECT_EQ(after["bindings"][0]["node"], "n2");
+  EXPECT_EQ(after["attempts"], 1);
+  EXPECT_EQ(after["epoch"], 2);
+  EXPECT_EQ(json::parse(s->Get("/gpool/nodes/n1")->value)["state"], "lost");
+}
+
+TEST(Reconciler, GangsAndCpuOnlyJobsAndBadRecords) {
+  // Two 2-GPU nodes. A gang of two 2-GPU members takes both nodes whole (one binding each);
+  // a CPU-only job binds too (no slices); a cancelled job and a malformed record are ignored.
+  auto s = store::NewMemoryStore();
+  PutNode(*s, "n1", 2, 100);
+  PutNode(*s, "n2", 2, 100);
+  PutWorkload(*s, 1, "name: g\ncommand: x\ngang: 2\nresources: {gpus: 2}\n", 10);
+  PutWorkload(*s, 2, "name: c\ncommand: x\n", 20);
+  PutWorkload(*s, 3, "name: z\ncommand: x\nresources: {gpus: 1}\n", 30, "cancelled");
+  ASSERT_TRUE(s->Put(Key(4), "{not json").ok());
+  auto r = ReconcileOnce(*s, 110, {});
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->bound, 2);
+  EXPECT_EQ(r->malformed, 1);
+  const json gang = Get(*s, 1);
+  ASSERT_EQ(gang["bindings"].size(), 2u);
+  EXPECT_NE(gang["bindings"][0]["node"], gang["bindings"][1]["node"]);
+  EXPECT_EQ(Get(*s, 2)["bindings"][0]["slices"].size(), 0u);
+  EXPECT_EQ(Get(*s, 3)["state"], "cancelled");
+  EXPECT_EQ(HeldDevices(*s, 3).size(), 4u);
+  // A gang that cannot be placed whole binds no member.
+  PutWorkload(*s, 5, "name: h\ncommand: x\ngang: 2\nresources: {gpus: 1}\n", 40);
+  auto r2 = ReconcileOnce(*s, 120, {});
+  ASSERT_TRUE(r2.ok());
+  EXPECT_EQ(r2->bound, 0);
+  EXPECT_EQ(Get(*s, 5)["state"], "pending");
+}
+
+}  // namespace
+}  // namespace gpool::controller
