@@ -10,7 +10,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -28,6 +30,7 @@
 #include "controller/clock.h"
 #include "controller/http_server.h"
 #include "controller/job_spec.h"
+#include "controller/reconciler.h"
 #include "controller/token_source.h"
 #include "store/kv_store.h"
 
@@ -51,6 +54,8 @@ std::string HomeDir() {
 struct ServerArgs {
   std::string data_dir;
   std::string listen = "127.0.0.1:8470";
+  double node_timeout_s = 30;
+  std::string policy = "gpool";
 };
 
 // Writes `text` to a new file readable only by its owner; refuses to overwrite.
@@ -107,6 +112,30 @@ int RunServer(const ServerArgs& args) {
   std::printf("gpool server: admin token in %s%s\n", token_path.c_str(),
               admin->has_value() ? " (created now)" : "");
   std::fflush(stdout);
+  // The reconcile loop: a pass whenever the store changes, and at least every second (node
+  // liveness needs the clock to move even when nothing is written).
+  std::atomic<bool> stopping{false};
+  std::thread reconciler([&] {
+    controller::ReconcileConfig rc;
+    rc.node_timeout_s = args.node_timeout_s;
+    rc.policy = args.policy;
+    store::Revision seen = -1;
+    while (!stopping.load()) {
+      auto report = controller::ReconcileOnce(**store, clock.NowSeconds(), rc);
+      if (!report.ok()) {
+        std::fprintf(stderr, "gpool server: reconcile: %s\n", report.status().message().c_str());
+      } else {
+        if (report->bound > 0 || report->nodes_lost_now > 0 || report->requeued > 0) {
+          std::printf("gpool server: bound %d, nodes lost %d, requeued %d, pending %d\n",
+                      report->bound, report->nodes_lost_now, report->requeued,
+                      report->pending - report->bound);
+          std::fflush(stdout);
+        }
+        seen = report->revision;
+      }
+      (*store)->WaitForChange(seen, std::chrono::milliseconds(1000));
+    }
+  });
   std::thread stopper([&] {
     int sig = 0;
     sigwait(&stop_signals, &sig);
@@ -118,6 +147,8 @@ int RunServer(const ServerArgs& args) {
   // Serve returned without a signal (e.g. a fatal socket error): wake the stopper.
   ::kill(::getpid(), SIGTERM);
   stopper.join();
+  stopping.store(true);
+  reconciler.join();
   return 0;
 }
 
@@ -351,6 +382,12 @@ void AddPoolCommands(CLI::App& app, int* exit_code) {
   server->add_option("--data-dir", srv->data_dir,
                      "where state.db and admin.token live (default ~/.gpool/data)");
   server->add_option("--listen", srv->listen, "HOST:PORT to serve on")->capture_default_str();
+  server
+      ->add_option("--node-timeout", srv->node_timeout_s,
+                   "seconds without a heartbeat before a node is lost and its work moves")
+      ->capture_default_str()
+      ->check(CLI::Range(1.0, 86400.0));
+  server->add_option("--policy", srv->policy, "placement policy")->capture_default_str();
   server->callback([srv, exit_code] { *exit_code = RunServer(*srv); });
 
   auto client = std::make_shared<ClientArgs>();

@@ -13,6 +13,8 @@
 #include <vector>
 
 #include "controller/job_spec.h"
+#include "core/cluster.h"
+#include "core/gpu_model.h"
 
 namespace gpool::controller {
 namespace {
@@ -418,10 +420,10 @@ HttpResponse CancelWorkload(Context& ctx, const Caller& caller, std::int64_t id)
     if (auto* r = std::get_if<HttpResponse>(&loaded)) return *r;
     auto& [kv, record] = std::get<0>(loaded);
     const std::string state = record.value("state", "");
-    if (state != "pending" && state != "running") {
+    if (state != "pending" && state != "assigned" && state != "running") {
       return Error(409, "conflict",
                    "workload " + std::to_string(id) + " is already " + state +
-                       "; only pending or running workloads can be cancelled");
+                       "; only pending, assigned or running workloads can be cancelled");
     }
     record["state"] = "cancelled";
     record["updated_at"] = ctx.clock.NowSeconds();
@@ -517,6 +519,168 @@ HttpResponse ListNodes(Context& ctx, const Caller& caller) {
   return JsonResponse(200, json{{"nodes", nodes}, {"revision", rr->revision}});
 }
 
+// ---- agents: node registration, heartbeats, status reports ---------------------------------
+
+// POST /v1/nodes: an agent registers (or refreshes) its node: ready, heartbeat now.
+HttpResponse RegisterNode(Context& ctx, const Caller& caller, const HttpRequest& request) {
+  if (!caller.admin) return Forbidden("only the admin token may register nodes");
+  auto body = ParseBody(request);
+  if (!body.ok()) return FromStatus(body.status());
+  const json& doc = *body;
+  if (!doc.is_object()) return Error(400, "invalid_argument", "expected a JSON object");
+  for (const auto& [key, value] : doc.items()) {
+    static constexpr std::string_view kKnown[] = {"name",  "cpu_milli",      "memory_mib", "gpus",
+                                                  "model", "gpu_memory_mib", "simulated"};
+    if (std::find(std::begin(kKnown), std::end(kKnown), key) == std::end(kKnown)) {
+      return Error(400, "invalid_argument", key + ": unknown field", key);
+    }
+  }
+  if (!doc.contains("name") || !doc["name"].is_string() ||
+      !ValidName(doc["name"].get<std::string>())) {
+    return Error(400, "invalid_argument", "name: a node name of lowercase letters, digits and '-'",
+                 "name");
+  }
+  for (const char* f : {"cpu_milli", "memory_mib", "gpus"}) {
+    if (!doc.contains(f) || !doc[f].is_number_integer() || doc[f].get<std::int64_t>() < 0) {
+      return Error(400, "invalid_argument", std::string(f) + ": a non-negative integer is required",
+                   f);
+    }
+  }
+  const std::int64_t gpus = doc["gpus"];
+  if (gpus > core::kMaxDevicesPerNode) {
+    return Error(400, "invalid_argument",
+                 "gpus: at most " + std::to_string(core::kMaxDevicesPerNode) + " per node", "gpus");
+  }
+  json node = doc;
+  if (gpus > 0) {
+    if (!doc.contains("model") || !doc["model"].is_string()) {
+      return Error(400, "invalid_argument", "model: required when gpus > 0", "model");
+    }
+    auto model = core::FindGpuModel(doc["model"].get<std::string>());
+    if (!model.ok())
+      return Error(400, "invalid_argument", "model: " + model.status().message(), "model");
+    node["model"] = std::string(core::GetGpuModel(*model).name);
+  }
+  node["state"] = "ready";
+  node["last_heartbeat"] = ctx.clock.NowSeconds();
+  node["simulated"] = doc.value("simulated", false);
+  const std::string key = std::string(kNodesPrefix) + doc["name"].get<std::string>();
+  auto r = ctx.store.Put(key, Dump(node));
+  if (!r.ok()) return FromStatus(r.status());
+  node["revision"] = *r;
+  return JsonResponse(200, node);
+}
+
+// Workloads with a binding on `node` that the agent should be running.
+Result<json> AssignmentsOf(Context& ctx, const std::string& node) {
+  store::RangeRequest range;
+  range.key = std::string(kWorkloadsPrefix);
+  range.range_end = store::PrefixEnd(kWorkloadsPrefix);
+  auto rr = ctx.store.Range(range);
+  if (!rr.ok()) return rr.status();
+  json out = json::array();
+  for (const auto& kv : rr->kvs) {
+    auto record = ParseRecord(kv);
+    if (!record.ok()) continue;
+    const std::string state = record->value("state", "");
+    if (state != "assigned" && state != "running") continue;
+    json mine = json::array();
+    for (const json& b : record->value("bindings", json::array())) {
+      if (b.value("node", "") == node) mine.push_back(b);
+    }
+    if (mine.empty()) continue;
+    out.push_back({{"id", (*record)["id"]},
+                   {"epoch", record->value("epoch", 0)},
+                   {"state", state},
+                   {"tenant", (*record)["tenant"]},
+                   {"spec", (*record)["spec"]},
+                   {"bindings", mine}});
+  }
+  return out;
+}
+
+// POST /v1/nodes/{name}/heartbeat: renews the node's lease and returns its assignments.
+HttpResponse Heartbeat(Context& ctx, const Caller& caller, const std::string& name) {
+  if (!caller.admin) return Forbidden("only the admin token may send heartbeats");
+  const std::string key = std::string(kNodesPrefix) + name;
+  for (int attempt = 0; attempt < kMaxTxnAttempts; ++attempt) {
+    auto kv = ctx.store.Get(key);
+    if (!kv.ok()) {
+      if (kv.status().code() == StatusCode::kNotFound) {
+        return NotFoundResponse("no node " + name + "; register it first (POST /v1/nodes)");
+      }
+      return FromStatus(kv.status());
+    }
+    auto record = ParseRecord(*kv);
+    if (!record.ok()) return FromStatus(record.status());
+    const bool was_lost = record->value("state", "") == "lost";
+    (*record)["state"] = "ready";
+    (*record)["last_heartbeat"] = ctx.clock.NowSeconds();
+    store::TxnRequest txn;
+    txn.compare.push_back(store::ModRevisionIs(key, kv->mod_revision));
+    txn.success.push_back(store::PutOp(key, Dump(*record)));
+    auto r = ctx.store.Txn(txn);
+    if (!r.ok()) return FromStatus(r.status());
+    if (!r->succeeded) continue;
+    auto assignments = AssignmentsOf(ctx, name);
+    if (!assignments.ok()) return FromStatus(assignments.status());
+    return JsonResponse(200, json{{"node", name},
+                                  {"was_lost", was_lost},
+                                  {"assignments", *assignments},
+                                  {"revision", r->revision}});
+  }
+  return Error(503, "unavailable", "too much contention on node " + name + "; retry");
+}
+
+// POST /v1/workloads/{id}/status: the agent reports {state: running|succeeded|failed, epoch,
+// exit_code?, message?}. A report for an older epoch (the workload was re-assigned meanwhile)
+// or for a cancelled workload is 409: the agent must stop it.
+HttpResponse ReportStatus(Context& ctx, const Caller& caller, std::int64_t id,
+                          const HttpRequest& request) {
+  if (!caller.admin) return Forbidden("only the admin token may report workload status");
+  auto body = ParseBody(request);
+  if (!body.ok()) return FromStatus(body.status());
+  const json& doc = *body;
+  if (!doc.is_object() || !doc.contains("state") || !doc["state"].is_string()) {
+    return Error(400, "invalid_argument", "state: running, succeeded or failed", "state");
+  }
+  const std::string next = doc["state"];
+  if (next != "running" && next != "succeeded" && next != "failed") {
+    return Error(400, "invalid_argument", "state: running, succeeded or failed, got " + next,
+                 "state");
+  }
+  if (!doc.contains("epoch") || !doc["epoch"].is_number_integer()) {
+    return Error(400, "invalid_argument", "epoch: the assignment's epoch is required", "epoch");
+  }
+  for (int attempt = 0; attempt < kMaxTxnAttempts; ++attempt) {
+    auto loaded = LoadVisibleWorkload(ctx, caller, id);
+    if (auto* r = std::get_if<HttpResponse>(&loaded)) return *r;
+    auto& [kv, record] = std::get<0>(loaded);
+    const std::string state = record.value("state", "");
+    if (record.value("epoch", 0) != doc["epoch"].get<int>()) {
+      return Error(409, "conflict",
+                   "stale epoch: workload " + std::to_string(id) + " was re-assigned; stop it");
+    }
+    if (state != "assigned" && state != "running") {
+      return Error(409, "conflict",
+                   "workload " + std::to_string(id) + " is " + state + "; stop it");
+    }
+    record["state"] = next;
+    record["updated_at"] = ctx.clock.NowSeconds();
+    if (next == "running" && !record.contains("started_at"))
+      record["started_at"] = record["updated_at"];
+    if (doc.contains("exit_code")) record["exit_code"] = doc["exit_code"];
+    if (doc.contains("message")) record["message"] = doc["message"];
+    store::TxnRequest txn;
+    txn.compare.push_back(store::ModRevisionIs(kv.key, kv.mod_revision));
+    txn.success.push_back(store::PutOp(kv.key, Dump(record)));
+    auto result = ctx.store.Txn(txn);
+    if (!result.ok()) return FromStatus(result.status());
+    if (result->succeeded) return JsonResponse(200, record);
+  }
+  return Error(503, "unavailable", "too much contention on the workload; retry");
+}
+
 // ---- routing -----------------------------------------------------------------------------
 
 HttpResponse MethodNotAllowed(std::string_view method, std::string_view path,
@@ -545,9 +709,11 @@ HttpResponse Route(Context& ctx, const HttpRequest& request) {
   }
 
   // Which endpoint, before authentication: an unknown path is 404 for everyone.
-  enum class Endpoint { kTenants, kWorkloads, kWorkload, kCancel, kNodes };
+  enum class Endpoint { kTenants, kWorkloads, kWorkload, kCancel, kNodes, kHeartbeat, kStatus };
   Endpoint endpoint;
   std::int64_t id = 0;
+  std::string node_name;
+  constexpr std::string_view kNodesPath = "/v1/nodes/";
   std::string_view allowed;
   constexpr std::string_view kWorkloadsPath = "/v1/workloads/";
   if (path == "/v1/tenants") {
@@ -558,7 +724,14 @@ HttpResponse Route(Context& ctx, const HttpRequest& request) {
     allowed = "GET or POST";
   } else if (path == "/v1/nodes") {
     endpoint = Endpoint::kNodes;
-    allowed = "GET";
+    allowed = "GET or POST";
+  } else if (path.starts_with(kNodesPath) && path.ends_with("/heartbeat")) {
+    node_name =
+        std::string(path.substr(kNodesPath.size(), path.size() - kNodesPath.size() -
+                                                       std::string_view("/heartbeat").size()));
+    if (!ValidName(node_name)) return NotFoundResponse("no such path: " + std::string(path));
+    endpoint = Endpoint::kHeartbeat;
+    allowed = "POST";
   } else if (path.starts_with(kWorkloadsPath)) {
     std::string_view rest = path.substr(kWorkloadsPath.size());
     const std::size_t slash = rest.find('/');
@@ -570,6 +743,9 @@ HttpResponse Route(Context& ctx, const HttpRequest& request) {
       allowed = "GET";
     } else if (rest.substr(slash) == "/cancel") {
       endpoint = Endpoint::kCancel;
+      allowed = "POST";
+    } else if (rest.substr(slash) == "/status") {
+      endpoint = Endpoint::kStatus;
       allowed = "POST";
     } else {
       return NotFoundResponse("no such path: " + std::string(path));
@@ -597,7 +773,11 @@ HttpResponse Route(Context& ctx, const HttpRequest& request) {
     case Endpoint::kCancel:
       return CancelWorkload(ctx, caller, id);
     case Endpoint::kNodes:
-      return ListNodes(ctx, caller);
+      return is_post ? RegisterNode(ctx, caller, request) : ListNodes(ctx, caller);
+    case Endpoint::kHeartbeat:
+      return Heartbeat(ctx, caller, node_name);
+    case Endpoint::kStatus:
+      return ReportStatus(ctx, caller, id, request);
   }
   return Error(500, "internal", "unreachable endpoint");
 }

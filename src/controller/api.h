@@ -16,8 +16,18 @@
 //                                      tenant in `tenant=` is 403)
 //   GET  /v1/workloads/{id}            another tenant's workload is 404, not 403: a tenant cannot
 //                                      learn which ids exist beyond its own
-//   POST /v1/workloads/{id}/cancel     pending|running -> cancelled (200); finished -> 409
+//   POST /v1/workloads/{id}/cancel     pending|assigned|running -> cancelled (200); finished -> 409
 //   GET  /v1/nodes                     admin only (tenant token: 403): the JSON under /gpool/nodes/
+//   POST /v1/nodes                     admin (the agent): register or refresh a node {name,
+//                                      cpu_milli, memory_mib, gpus, model, gpu_memory_mib?,
+//                                      simulated?} -> 200, state ready, heartbeat now
+//   POST /v1/nodes/{name}/heartbeat    admin (the agent): renews the lease; 200 {assignments:
+//                                      [{id, epoch, state, tenant, spec, bindings on this node}],
+//                                      was_lost}; unknown node 404
+//   POST /v1/workloads/{id}/status     admin (the agent): {state: running|succeeded|failed, epoch,
+//                                      exit_code?, message?}; 409 when the epoch is stale or the
+//                                      workload is no longer assigned/running (cancelled, moved):
+//                                      the agent must stop it
 //
 // Submission rules: a tenant token submits for its own tenant (`tenant` absent => its own, another
 // name => 403); an admin must name an existing tenant; an unknown tenant is 400 with field
@@ -38,8 +48,10 @@
 //   /gpool/meta/next_workload_id    the next id to hand out, decimal (absent: 1)
 //   /gpool/workloads/<id, 20 digits zero-padded>
 //                                   {id, tenant, spec (JobSpecToJson, tenant filled in), state
-//                                    (pending|running|succeeded|failed|cancelled), submitted_at,
-//                                    updated_at} (times: Unix seconds from the Clock)
+//                                    (pending|assigned|running|succeeded|failed|cancelled),
+//                                    submitted_at, updated_at; set by the reconciler: bindings,
+//                                    epoch, attempts; by agents: started_at, exit_code} (times:
+//                                    Unix seconds from the Clock)
 //   /gpool/nodes/<name>             written by agents (not here); listed by GET /v1/nodes
 // Tokens are looked up by their SHA-256 only, so neither the store nor the lookup's timing reveals
 // a token. Token role records are JSON (not a bare tenant name) so a tenant may be called "admin".

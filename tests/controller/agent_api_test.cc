@@ -1,0 +1,170 @@
+// The agents' side of the API (node registration, heartbeats with assignments, status reports
+// with epoch fencing), together with the reconciler that produces the assignments.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "controller/api.h"
+#include "controller/clock.h"
+#include "controller/reconciler.h"
+#include "controller/token_source.h"
+
+namespace gpool::controller {
+namespace {
+
+using nlohmann::json;
+
+class AgentApi : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    clock_.Set(1000);
+    admin_ = handler_.Bootstrap().value().value();
+    auto r = Call("POST", "/v1/tenants", admin_, json{{"name", "t"}, {"guaranteed_gpus", 2}});
+    ASSERT_EQ(r.status, 201) << r.body;
+    tenant_ = json::parse(r.body)["token"];
+  }
+  HttpResponse Call(const std::string& method, const std::string& path, const std::string& token,
+                    const json& body = json()) {
+    HttpRequest q;
+    q.method = method;
+    q.path = path;
+    q.headers["authorization"] = "Bearer " + token;
+    if (!body.is_null()) q.body = body.dump();
+    return handler_.Handle(q);
+  }
+  json Node(const std::string& name, int gpus) {
+    return {{"name", name}, {"cpu_milli", 64000}, {"memory_mib", 262144},
+            {"gpus", gpus}, {"model", "h100"},    {"simulated", true}};
+  }
+
+  std::unique_ptr<store::KvStore> store_ = store::NewMemoryStore();
+  FakeClock clock_;
+  FakeTokenSource tokens_{7};
+  ApiHandler handler_{*store_, clock_, tokens_};
+  std::string admin_;
+  std::string tenant_;
+};
+
+TEST_F(AgentApi, RegisterValidatesAndOnlyTheAdminMay) {
+  struct Case {
+    json body;
+    int status;
+    std::string field;
+  };
+  json unknown = Node("n1", 2);
+  unknown["colour"] = "red";
+  json too_many = Node("n1", 17);
+  json no_model = Node("n1", 2);
+  no_model.erase("model");
+  json bad_model = Node("n1", 2);
+  bad_model["model"] = "Z80";
+  json negative = Node("n1", 2);
+  negative["cpu_milli"] = -1;
+  json bad_name = Node("N 1", 2);
+  const std::vector<Case> cases = {
+      {Node("n1", 2), 200, ""}, {unknown, 400, "colour"},       {too_many, 400, "gpus"},
+      {no_model, 400, "model"}, {bad_model, 400, "model"},      {negative, 400, "cpu_milli"},
+      {bad_name, 400, "name"},  {Node("cpu-only", 0), 200, ""},
+  };
+  for (const Case& c : cases) {
+    const HttpResponse r = Call("POST", "/v1/nodes", admin_, c.body);
+    EXPECT_EQ(r.status, c.status) << c.body << " -> " << r.body;
+    if (!c.field.empty()) {
+      EXPECT_EQ(json::parse(r.body)["error"]["field"], c.field) << r.body;
+    }
+  }
+  // The model is stored under its canonical name; the node is ready with a fresh heartbeat.
+  const json stored = json::parse(store_->Get("/gpool/nodes/n1")->value);
+  EXPECT_EQ(stored["model"], "H100-80GB");
+  EXPECT_EQ(stored["state"], "ready");
+  EXPECT_EQ(stored["last_heartbeat"], 1000.0);
+  EXPECT_EQ(Call("POST", "/v1/nodes", tenant_, Node("n2", 1)).status, 403);
+  EXPECT_EQ(Call("POST", "/v1/nodes/n1/heartbeat", tenant_).status, 403);
+  EXPECT_EQ(Call("POST", "/v1/nodes/nope/heartbeat", admin_).status, 404);
+}
+
+TEST_F(AgentApi, HeartbeatCarriesAssignmentsAndStatusIsFencedByEpoch) {
+  ASSERT_EQ(Call("POST", "/v1/nodes", admin_, Node("n1", 2)).status, 200);
+  auto sub = Call("POST", "/v1/workloads", tenant_,
+                  json{{"name", "a"}, {"command", "true"}, {"resources", {{"gpus", 1}}}});
+  ASSERT_EQ(sub.status, 201) << sub.body;
+  const int id = json::parse(sub.body)["id"];
+  // Before a reconcile pass nothing is assigned.
+  auto hb = Call("POST", "/v1/nodes/n1/heartbeat", admin_);
+  ASSERT_EQ(hb.status, 200) << hb.body;
+  EXPECT_EQ(json::parse(hb.body)["assignments"].size(), 0u);
+  ASSERT_TRUE(ReconcileOnce(*store_, clock_.NowSeconds(), {}).ok());
+  hb = Call("POST", "/v1/nodes/n1/heartbeat", admin_);
+  const json assignments = json::parse(hb.body)["assignments"];
+  ASSERT_EQ(assignments.size(), 1u) << hb.body;
+  EXPECT_EQ(assignments[0]["id"], id);
+  EXPECT_EQ(assignments[0]["epoch"], 1);
+  EXPECT_EQ(assignments[0]["bindings"][0]["slices"][0]["kind"], "whole");
+
+  const std::string status = "/v1/workloads/" + std::to_string(id) + "/status";
+  // A stale epoch is refused (the agent must stop what it runs); so is a bad state.
+  EXPECT_EQ(Call("POST", status, admin_, json{{"state", "running"}, {"epoch", 0}}).status, 409);
+  EXPECT_EQ(Call("POST", status, admin_, json{{"state", "done"}, {"epoch", 1}}).status, 400);
+  EXPECT_EQ(Call("POST", status, admin_, json{{"state", "running"}}).status, 400);
+  EXPECT_EQ(Call("POST", status, tenant_, json{{"state", "running"}, {"epoch", 1}}).status, 403);
+  auto run = Call("POST", status, admin_, json{{"state", "running"}, {"epoch", 1}});
+  ASSERT_EQ(run.status, 200) << run.body;
+  EXPECT_EQ(json::parse(run.body)["state"], "running");
+  auto end =
+      Call("POST", status, admin_, json{{"state", "succeeded"}, {"epoch", 1}, {"exit_code", 0}});
+  ASSERT_EQ(end.status, 200) << end.body;
+  EXPECT_EQ(json::parse(end.body)["exit_code"], 0);
+  // Finished: no more reports, and no longer an assignment.
+  EXPECT_EQ(Call("POST", status, admin_, json{{"state", "failed"}, {"epoch", 1}}).status, 409);
+  hb = Call("POST", "/v1/nodes/n1/heartbeat", admin_);
+  EXPECT_EQ(json::parse(hb.body)["assignments"].size(), 0u);
+}
+
+TEST_F(AgentApi, ACancelledAssignmentTellsTheAgentToStop) {
+  ASSERT_EQ(Call("POST", "/v1/nodes", admin_, Node("n1", 1)).status, 200);
+  auto sub = Call("POST", "/v1/workloads", tenant_, json{{"name", "a"}, {"command", "true"}});
+  const int id = json::parse(sub.body)["id"];
+  ASSERT_TRUE(ReconcileOnce(*store_, clock_.NowSeconds(), {}).ok());
+  EXPECT_EQ(Call("POST", "/v1/workloads/" + std::to_string(id) + "/cancel", tenant_).status, 200);
+  auto r = Call("POST", "/v1/workloads/" + std::to_string(id) + "/status", admin_,
+                json{{"state", "running"}, {"epoch", 1}});
+  EXPECT_EQ(r.status, 409);
+  EXPECT_NE(r.body.find("cancelled; stop it"), std::string::npos) << r.body;
+}
+
+TEST_F(AgentApi, ALostNodeThatComesBackIsReadyAgainAndItsWorkWasMoved) {
+  ASSERT_EQ(Call("POST", "/v1/nodes", admin_, Node("n1", 1)).status, 200);
+  ASSERT_EQ(Call("POST", "/v1/nodes", admin_, Node("n2", 1)).status, 200);
+  auto sub = Call("POST", "/v1/workloads", tenant_,
+                  json{{"name", "a"}, {"command", "true"}, {"resources", {{"gpus", 1}}}});
+  const int id = json::parse(sub.body)["id"];
+  ASSERT_TRUE(ReconcileOnce(*store_, clock_.NowSeconds(), {}).ok());
+  const json first =
+      json::parse(store_->Get("/gpool/workloads/" + std::string(19, '0') + "1")->value);
+  const std::string node = first["bindings"][0]["node"];
+  const std::string other = node == "n1" ? "n2" : "n1";
+  // 60 s later only `other` has heartbeaten: `node` is lost, the job moves with epoch 2.
+  clock_.Advance(60);
+  ASSERT_EQ(Call("POST", "/v1/nodes/" + other + "/heartbeat", admin_).status, 200);
+  auto pass = ReconcileOnce(*store_, clock_.NowSeconds(), {});
+  ASSERT_TRUE(pass.ok());
+  EXPECT_EQ(pass->nodes_lost_now, 1);
+  auto hb = Call("POST", "/v1/nodes/" + other + "/heartbeat", admin_);
+  const json moved = json::parse(hb.body)["assignments"];
+  ASSERT_EQ(moved.size(), 1u) << hb.body;
+  EXPECT_EQ(moved[0]["id"], id);
+  EXPECT_EQ(moved[0]["epoch"], 2);
+  // The old node's agent comes back: it is ready again, has no assignment, and its late report
+  // for epoch 1 is refused, so the job never runs twice under the store's eyes.
+  hb = Call("POST", "/v1/nodes/" + node + "/heartbeat", admin_);
+  EXPECT_TRUE(json::parse(hb.body)["was_lost"].get<bool>());
+  EXPECT_EQ(json::parse(hb.body)["assignments"].size(), 0u);
+  EXPECT_EQ(Call("POST", "/v1/workloads/" + std::to_string(id) + "/status", admin_,
+                 json{{"state", "running"}, {"epoch", 1}})
+                .status,
+            409);
+}
+
+}  // namespace
+}  // namespace gpool::controller
