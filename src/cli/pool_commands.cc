@@ -327,6 +327,31 @@ int RunCancel(const ClientArgs& args, const std::string& id) {
   return 0;
 }
 
+int RunNodes(const ClientArgs& args) {
+  auto e = ResolveEndpoint(args);
+  if (!e.ok()) return Fail(e.status().message());
+  auto r = Call(*e, "GET", "/v1/nodes");
+  if (!r.ok()) return Fail(r.status().message(), 1);
+  if (r->status != 200) return ServerError(*r);
+  const json list = r->body.is_object() ? r->body.value("nodes", json::array()) : r->body;
+  if (args.output == "json") {
+    std::printf("%s\n", list.dump(2).c_str());
+    return 0;
+  }
+  std::printf("%-20s %-6s %5s %-12s %8s %10s  %s\n", "NODE", "STATE", "GPUS", "MODEL", "CPU",
+              "MEMORY", "LAST HEARTBEAT (UTC)");
+  for (const json& n : list) {
+    const bool simulated = n.value("simulated", false);
+    std::printf("%-20s %-6s %5d %-12s %8.1f %8.0fGi  %s%s\n",
+                n.value("name", std::string("")).c_str(), n.value("state", std::string("")).c_str(),
+                n.value("gpus", 0), n.value("model", std::string("-")).c_str(),
+                n.value("cpu_milli", 0) / 1000.0, n.value("memory_mib", 0) / 1024.0,
+                When(n.value("last_heartbeat", 0.0)).c_str(),
+                simulated ? "  (simulated devices)" : "");
+  }
+  return 0;
+}
+
 int RunTenants(const ClientArgs& args) {
   auto e = ResolveEndpoint(args);
   if (!e.ok()) return Fail(e.status().message());
@@ -415,6 +440,10 @@ void AddPoolCommands(CLI::App& app, int* exit_code) {
   cancel->add_option("id", *id, "workload id")->required();
   AddClientOptions(cancel, client.get());
   cancel->callback([client, id, exit_code] { *exit_code = RunCancel(*client, *id); });
+
+  CLI::App* nodes = app.add_subcommand("nodes", "List nodes, their GPUs and liveness (admin)");
+  AddClientOptions(nodes, client.get());
+  nodes->callback([client, exit_code] { *exit_code = RunNodes(*client); });
 
   CLI::App* tenants = app.add_subcommand("tenants", "List tenants and their quotas");
   AddClientOptions(tenants, client.get());

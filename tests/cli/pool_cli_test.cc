@@ -2,6 +2,7 @@
 // free port with a fresh data directory, the CLI talks to it over HTTP, and the server is stopped
 // with SIGTERM and started again on the same data to show that state survives.
 #include <gtest/gtest.h>
+#include <httplib.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -156,6 +157,43 @@ TEST_F(PoolCli, SubmitListShowCancelAcrossARestart) {
   const auto list = nlohmann::json::parse(r.output);
   ASSERT_EQ(list.size(), 1u) << r.output;
   EXPECT_EQ(list[0]["tenant"], "vision");
+}
+
+TEST_F(PoolCli, TheServersLoopBindsWorkToARegisteredNode) {
+  // An agent's calls made by hand: register a node with 2 simulated H100s; the server's
+  // reconcile loop assigns the submitted job to it, and the node's heartbeat carries it.
+  ServerProcess server(dir_ / "data");
+  ASSERT_FALSE(server.url().empty());
+  const std::string admin = AdminToken();
+  httplib::Client agent(server.url());
+  const httplib::Headers auth = {{"Authorization", "Bearer " + admin}};
+  auto reg = agent.Post("/v1/nodes", auth,
+                        R"({"name":"n1","cpu_milli":8000,"memory_mib":16384,"gpus":2,)"
+                        R"("model":"H100-80GB","simulated":true})",
+                        "application/json");
+  ASSERT_TRUE(reg);
+  ASSERT_EQ(reg->status, 200) << reg->body;
+  CliRun r = RunGpool(Env(server, admin), "tenant create vision -o json");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const std::string vision = nlohmann::json::parse(r.output)["token"];
+  std::ofstream(dir_ / "gpu.yaml") << "name: train\ncommand: [sleep, '1']\nresources: {gpus: 2}\n";
+  r = RunGpool(Env(server, vision), "submit " + (dir_ / "gpu.yaml").string());
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  // The loop runs on every store change; poll the heartbeat (bounded) until the job shows up.
+  nlohmann::json assignments;
+  for (int i = 0; i < 100 && assignments.empty(); ++i) {
+    auto hb = agent.Post("/v1/nodes/n1/heartbeat", auth, "", "application/json");
+    ASSERT_TRUE(hb);
+    assignments = nlohmann::json::parse(hb->body)["assignments"];
+    if (assignments.empty()) usleep(50 * 1000);
+  }
+  ASSERT_EQ(assignments.size(), 1u);
+  EXPECT_EQ(assignments[0]["bindings"][0]["slices"].size(), 2u);
+  r = RunGpool(Env(server, admin), "ps");
+  EXPECT_NE(r.output.find("assigned"), std::string::npos) << r.output;
+  r = RunGpool(Env(server, admin), "nodes");
+  EXPECT_NE(r.output.find("(simulated devices)"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("H100-80GB"), std::string::npos) << r.output;
 }
 
 TEST_F(PoolCli, ClearErrors) {
