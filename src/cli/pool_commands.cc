@@ -19,12 +19,16 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <thread>
 
+#include "agent/agent.h"
+#include "agent/cgroup.h"
+#include "agent/process_runner.h"
 #include "cli/commands.h"
 #include "controller/api.h"
 #include "controller/clock.h"
@@ -69,7 +73,12 @@ Status WritePrivateFile(const std::string& path, const std::string& text) {
   return Status();
 }
 
-int RunServer(const ServerArgs& args) {
+// Runs beside the server once it listens (gpool up: the local agent); returns when `stopping`.
+using Companion =
+    std::function<void(const std::string& url, const std::string& admin_token,
+                       controller::ApiHandler& handler, const std::atomic<bool>& stopping)>;
+
+int RunServer(const ServerArgs& args, const Companion& companion = {}) {
   const std::string dir = args.data_dir.empty() ? HomeDir() + "/.gpool/data" : args.data_dir;
   auto listen = controller::ParseListenAddress(args.listen);
   if (!listen.ok()) return Fail(listen.status().message());
@@ -112,6 +121,13 @@ int RunServer(const ServerArgs& args) {
   std::printf("gpool server: admin token in %s%s\n", token_path.c_str(),
               admin->has_value() ? " (created now)" : "");
   std::fflush(stdout);
+  std::string admin_token;
+  if (admin->has_value()) {
+    admin_token = **admin;
+  } else {
+    std::ifstream in(token_path);
+    in >> admin_token;
+  }
   // The reconcile loop: a pass whenever the store changes, and at least every second (node
   // liveness needs the clock to move even when nothing is written).
   std::atomic<bool> stopping{false};
@@ -136,9 +152,16 @@ int RunServer(const ServerArgs& args) {
       (*store)->WaitForChange(seen, std::chrono::milliseconds(1000));
     }
   });
+  std::thread companion_thread;
+  if (companion) {
+    const std::string host = listen->first == "0.0.0.0" ? "127.0.0.1" : listen->first;
+    const std::string url = "http://" + host + ":" + std::to_string(*port);
+    companion_thread = std::thread([&, url] { companion(url, admin_token, handler, stopping); });
+  }
   std::thread stopper([&] {
     int sig = 0;
     sigwait(&stop_signals, &sig);
+    stopping.store(true);  // the companion first: the agent stops its workloads
     std::printf("gpool server: %s, stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
     std::fflush(stdout);
     server.Stop();
@@ -148,6 +171,7 @@ int RunServer(const ServerArgs& args) {
   ::kill(::getpid(), SIGTERM);
   stopper.join();
   stopping.store(true);
+  if (companion_thread.joinable()) companion_thread.join();
   reconciler.join();
   return 0;
 }
@@ -398,6 +422,211 @@ void AddClientOptions(CLI::App* cmd, ClientArgs* args) {
       ->check(CLI::IsMember({"table", "json"}));
 }
 
+// ---- gpool agent ---------------------------------------------------------------------------
+
+class HttpControlPlane final : public agent::ControlPlane {
+ public:
+  HttpControlPlane(const std::string& server, const std::string& token)
+      : client_(server), headers_{{"Authorization", "Bearer " + token}} {
+    client_.set_connection_timeout(3);
+    client_.set_read_timeout(10);
+  }
+  Status Register(const agent::NodeInfo& n) override {
+    const json body = {{"name", n.name},
+                       {"cpu_milli", n.cpu_milli},
+                       {"memory_mib", n.memory_mib},
+                       {"gpus", n.gpus},
+                       {"simulated", n.simulated}};
+    json b = body;
+    if (n.gpus > 0) b["model"] = n.model;
+    auto r = client_.Post("/v1/nodes", headers_, b.dump(), "application/json");
+    if (!r) return Status::Unavailable("register: " + httplib::to_string(r.error()));
+    if (r->status != 200) return Status::InvalidArgument("register: " + r->body);
+    return Status();
+  }
+  Result<std::vector<agent::Assignment>> Heartbeat(const std::string& node) override {
+    auto r = client_.Post("/v1/nodes/" + node + "/heartbeat", headers_, "", "application/json");
+    if (!r) return Status::Unavailable("heartbeat: " + httplib::to_string(r.error()));
+    if (r->status == 404) return Status::NotFound("node not registered");
+    if (r->status != 200) return Status::Unavailable("heartbeat: " + r->body);
+    const json doc = json::parse(r->body, nullptr, false);
+    if (doc.is_discarded()) return Status::Unavailable("heartbeat: malformed answer");
+    std::vector<agent::Assignment> out;
+    for (const json& a : doc.value("assignments", json::array())) {
+      agent::Assignment x;
+      x.id = a.value("id", std::int64_t{0});
+      x.epoch = a.value("epoch", 0);
+      x.spec = a.value("spec", json::object());
+      x.bindings = a.value("bindings", json::array());
+      out.push_back(std::move(x));
+    }
+    return out;
+  }
+  Status Report(std::int64_t id, int epoch, const std::string& state, int exit_code,
+                const std::string& message) override {
+    json body = {{"state", state}, {"epoch", epoch}};
+    if (state != "running") body["exit_code"] = exit_code;
+    if (!message.empty()) body["message"] = message;
+    auto r = client_.Post("/v1/workloads/" + std::to_string(id) + "/status", headers_, body.dump(),
+                          "application/json");
+    if (!r) return Status::Unavailable("report: " + httplib::to_string(r.error()));
+    if (r->status == 409) return Status::Conflict(r->body);
+    if (r->status != 200) return Status::Unavailable("report: " + r->body);
+    return Status();
+  }
+
+ private:
+  httplib::Client client_;
+  httplib::Headers headers_;
+};
+
+struct AgentArgs {
+  std::string devices;  // YAML {gpus, model, cpu?, memory?}; default 8 simulated H100s
+  std::string name;
+  std::string log_dir;
+  double interval_s = 1;
+  double lease_s = 30;
+};
+
+Result<agent::NodeInfo> LocalNode(const AgentArgs& args) {
+  agent::NodeInfo n;
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  std::string name = args.name.empty() ? host : args.name;
+  for (char& c : name) {
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (!std::isalnum(static_cast<unsigned char>(c))) c = '-';
+  }
+  n.name = name.empty() ? "node" : name;
+  n.cpu_milli = 1000 * static_cast<std::int64_t>(std::max(1L, ::sysconf(_SC_NPROCESSORS_ONLN)));
+  n.memory_mib = static_cast<std::int64_t>(::sysconf(_SC_PHYS_PAGES)) *
+                 static_cast<std::int64_t>(::sysconf(_SC_PAGESIZE)) / (1024 * 1024);
+  // Without a devices file: 8 simulated H100s (real discovery through NVML comes with GPU support).
+  n.gpus = 8;
+  n.model = "H100-80GB";
+  n.simulated = true;
+  if (!args.devices.empty()) {
+    std::ifstream in(args.devices);
+    if (!in) return Status::InvalidArgument("cannot read " + args.devices);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    auto doc = controller::YamlToJson(ss.str(), args.devices);
+    if (!doc.ok()) return doc.status();
+    if (!doc->is_object()) return Status::InvalidArgument(args.devices + ": expected a mapping");
+    n.gpus = doc->value("gpus", 0);
+    n.model = doc->value("model", std::string("H100-80GB"));
+    if (doc->contains("cpu")) {
+      auto cpu = controller::ParseCpu((*doc)["cpu"], args.devices + ": cpu");
+      if (!cpu.ok()) return cpu.status();
+      n.cpu_milli = *cpu;
+    }
+    if (doc->contains("memory")) {
+      auto mem = controller::ParseMemory((*doc)["memory"], args.devices + ": memory");
+      if (!mem.ok()) return mem.status();
+      n.memory_mib = *mem;
+    }
+  }
+  return n;
+}
+
+// Registers, then ticks every interval until `stopping`; stops every workload on the way out.
+int RunAgentLoop(const AgentArgs& args, const std::string& server, const std::string& token,
+                 const std::atomic<bool>& stopping) {
+  auto node = LocalNode(args);
+  if (!node.ok()) return Fail(node.status().message());
+  const std::string log_dir =
+      args.log_dir.empty() ? HomeDir() + "/.gpool/agent/logs" : args.log_dir;
+  std::error_code ec;
+  std::filesystem::create_directories(log_dir, ec);
+  if (ec) return Fail("cannot create " + log_dir + ": " + ec.message(), 1);
+  auto cgroups = agent::DetectCgroups();
+  if (!cgroups.ok()) return Fail(cgroups.status().message(), 1);
+  agent::ProcessRunner runner(cgroups->get());
+  if (!runner.cgroup_warning().empty()) {
+    std::printf("gpool agent: warning: %s\n", runner.cgroup_warning().c_str());
+  }
+  HttpControlPlane control(server, token);
+  agent::AgentConfig config;
+  config.node = *node;
+  config.log_dir = log_dir;
+  config.lease_s = args.lease_s;
+  agent::Agent agent(config, control, runner);
+  std::printf("gpool agent: node %s, %d %s GPU(s)%s, %.1f cores, %lld MiB, logs in %s\n",
+              node->name.c_str(), node->gpus, node->model.c_str(),
+              node->simulated ? " (SIMULATED devices: no GPU is used)" : "",
+              node->cpu_milli / 1000.0, static_cast<long long>(node->memory_mib), log_dir.c_str());
+  std::fflush(stdout);
+  while (!stopping.load()) {
+    if (Status s = agent.Start(); s.ok())
+      break;
+    else
+      std::fprintf(stderr, "gpool agent: %s; retrying\n", s.message().c_str());
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+  }
+  controller::SystemClock clock;
+  while (!stopping.load()) {
+    for (const std::string& line : agent.Tick(clock.NowSeconds())) {
+      std::printf("gpool agent: %s\n", line.c_str());
+      std::fflush(stdout);
+    }
+    for (int i = 0; i < static_cast<int>(args.interval_s * 20) && !stopping.load(); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
+  agent.StopAll("the agent stopped");
+  return 0;
+}
+
+int RunAgent(const AgentArgs& args, const ClientArgs& client) {
+  auto e = ResolveEndpoint(client);
+  if (!e.ok()) return Fail(e.status().message());
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  std::atomic<bool> stopping{false};
+  std::thread stopper([&] {
+    int sig = 0;
+    sigwait(&stop_signals, &sig);
+    stopping.store(true);
+  });
+  const int rc = RunAgentLoop(args, e->server, e->token, stopping);
+  if (!stopping.load()) ::kill(::getpid(), SIGTERM);
+  stopper.join();
+  return rc;
+}
+
+// ---- gpool up ------------------------------------------------------------------------------
+
+int RunUp(const ServerArgs& server_args, const AgentArgs& agent_args) {
+  return RunServer(server_args, [&](const std::string& url, const std::string& admin,
+                                    controller::ApiHandler& handler,
+                                    const std::atomic<bool>& stopping) {
+    // One tenant for a single-user pool, and the CLI's config.
+    controller::HttpRequest create;
+    create.method = "POST";
+    create.path = "/v1/tenants";
+    create.headers["authorization"] = "Bearer " + admin;
+    create.body = R"({"name":"default"})";
+    (void)handler.Handle(create);  // 409 when it exists
+    std::error_code ec;
+    std::filesystem::create_directories(HomeDir() + "/.gpool", ec);
+    const std::string config_path = HomeDir() + "/.gpool/config";
+    std::filesystem::remove(config_path, ec);
+    if (Status s =
+            WritePrivateFile(config_path, json{{"server", url}, {"token", admin}}.dump(2) + "\n");
+        !s.ok()) {
+      std::fprintf(stderr, "gpool up: %s\n", s.message().c_str());
+    } else {
+      std::printf("gpool up: ready at %s; %s lets gpool submit/ps/logs work without flags\n",
+                  url.c_str(), config_path.c_str());
+    }
+    std::fflush(stdout);
+    (void)RunAgentLoop(agent_args, url, admin, stopping);
+  });
+}
+
 }  // namespace
 
 void AddPoolCommands(CLI::App& app, int* exit_code) {
@@ -414,6 +643,18 @@ void AddPoolCommands(CLI::App& app, int* exit_code) {
       ->check(CLI::Range(1.0, 86400.0));
   server->add_option("--policy", srv->policy, "placement policy")->capture_default_str();
   server->callback([srv, exit_code] { *exit_code = RunServer(*srv); });
+
+  auto up_server = std::make_shared<ServerArgs>();
+  auto up_agent = std::make_shared<AgentArgs>();
+  CLI::App* up = app.add_subcommand(
+      "up",
+      "Start a pool on this machine: the server and one local agent (simulated GPUs unless "
+      "--devices says otherwise); writes ~/.gpool/config for the other commands");
+  up->add_option("--data-dir", up_server->data_dir, "server state (default ~/.gpool/data)");
+  up->add_option("--listen", up_server->listen, "HOST:PORT")->capture_default_str();
+  up->add_option("--devices", up_agent->devices,
+                 "YAML {gpus, model, cpu, memory} for the local node (default: 8 simulated H100)");
+  up->callback([up_server, up_agent, exit_code] { *exit_code = RunUp(*up_server, *up_agent); });
 
   auto client = std::make_shared<ClientArgs>();
   auto file = std::make_shared<std::string>();
@@ -444,6 +685,26 @@ void AddPoolCommands(CLI::App& app, int* exit_code) {
   CLI::App* nodes = app.add_subcommand("nodes", "List nodes, their GPUs and liveness (admin)");
   AddClientOptions(nodes, client.get());
   nodes->callback([client, exit_code] { *exit_code = RunNodes(*client); });
+
+  auto agent_args = std::make_shared<AgentArgs>();
+  CLI::App* agent_cmd = app.add_subcommand(
+      "agent", "Run this machine's agent: register the node, run the workloads assigned to it");
+  agent_cmd->add_option("--devices", agent_args->devices,
+                        "YAML {gpus, model, cpu, memory} (default: 8 simulated H100)");
+  agent_cmd->add_option("--name", agent_args->name, "node name (default: the hostname)");
+  agent_cmd->add_option("--log-dir", agent_args->log_dir,
+                        "workload logs (default ~/.gpool/agent/logs)");
+  agent_cmd->add_option("--interval", agent_args->interval_s, "seconds between heartbeats")
+      ->capture_default_str()
+      ->check(CLI::Range(0.05, 60.0));
+  agent_cmd
+      ->add_option("--lease", agent_args->lease_s,
+                   "stop every workload after this long without a heartbeat (fencing)")
+      ->capture_default_str()
+      ->check(CLI::Range(1.0, 3600.0));
+  AddClientOptions(agent_cmd, client.get());
+  agent_cmd->callback(
+      [agent_args, client, exit_code] { *exit_code = RunAgent(*agent_args, *client); });
 
   CLI::App* tenants = app.add_subcommand("tenants", "List tenants and their quotas");
   AddClientOptions(tenants, client.get());

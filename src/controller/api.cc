@@ -328,7 +328,13 @@ HttpResponse SubmitWorkload(Context& ctx, const Caller& caller, const HttpReques
   JobSpec spec = std::move(parsed).value();
   if (caller.admin) {
     if (spec.tenant.empty()) {
-      return Error(400, "invalid_argument", "tenant: is required when submitting as the admin");
+      // `gpool up` creates a tenant named "default" for the single-user case.
+      if (ctx.store.Get(TenantKey("default")).ok()) {
+        spec.tenant = "default";
+      } else {
+        return Error(400, "invalid_argument",
+                     "tenant: is required when submitting as the admin (no tenant \"default\")");
+      }
     }
   } else if (spec.tenant.empty()) {
     spec.tenant = caller.tenant;

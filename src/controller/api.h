@@ -30,8 +30,8 @@
 //                                      the agent must stop it
 //
 // Submission rules: a tenant token submits for its own tenant (`tenant` absent => its own, another
-// name => 403); an admin must name an existing tenant; an unknown tenant is 400 with field
-// "tenant".
+// name => 403); an admin names an existing tenant, or gets tenant "default" when it exists (the
+// single-user pool of `gpool up`); an unknown tenant is 400 with field "tenant".
 //
 // Errors: {"error":{"code":C,"message":M,"field":F}} where C is one of invalid_argument (400, 405,
 // 413), unauthenticated (401), forbidden (403), not_found (404), conflict (409), unavailable (503),

@@ -196,6 +196,56 @@ TEST_F(PoolCli, TheServersLoopBindsWorkToARegisteredNode) {
   EXPECT_NE(r.output.find("H100-80GB"), std::string::npos) << r.output;
 }
 
+TEST_F(PoolCli, UpRunsAJobToCompletionOnSimulatedDevices) {
+  // `gpool up` with HOME in the test's folder: server + local agent (8 simulated H100s), config
+  // written for the CLI; the hello example runs for real and succeeds.
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  const std::string home = dir_.string();
+  const pid_t pid = fork();
+  if (pid == 0) {
+    dup2(fds[1], STDOUT_FILENO);
+    close(fds[0]);
+    close(fds[1]);
+    setenv("HOME", home.c_str(), 1);
+    execl(GPOOL_BINARY, GPOOL_BINARY, "up", "--listen", "127.0.0.1:0", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  close(fds[1]);
+  FILE* out = fdopen(fds[0], "r");
+  char line[1024];
+  bool ready = false, simulated = false;
+  while (!(ready && simulated) && fgets(line, sizeof line, out) != nullptr) {
+    const std::string l = line;
+    ready = ready || l.find("gpool up: ready at") != std::string::npos;
+    simulated = simulated || l.find("SIMULATED devices") != std::string::npos;
+  }
+  ASSERT_TRUE(ready && simulated);
+  const std::string env = "HOME=" + home + " GPOOL_SERVER= GPOOL_TOKEN=";
+  const std::string spec = (fs::path(GPOOL_SOURCE_DIR) / "examples" / "hello.yaml").string();
+  CliRun r = RunGpool(env, "submit " + spec);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("(tenant default)"), std::string::npos) << r.output;
+  std::string state;
+  for (int i = 0; i < 200 && state != "succeeded" && state != "failed"; ++i) {
+    r = RunGpool(env, "show 1");
+    state = nlohmann::json::parse(r.output).value("state", "");
+    if (state != "succeeded") usleep(50 * 1000);
+  }
+  EXPECT_EQ(state, "succeeded") << r.output;
+  std::ifstream log(dir_ / ".gpool" / "agent" / "logs" / "1.out");
+  std::string text;
+  std::getline(log, text);
+  EXPECT_EQ(text.rfind("hello from ", 0), 0u) << text;
+  r = RunGpool(env, "nodes");
+  EXPECT_NE(r.output.find("(simulated devices)"), std::string::npos) << r.output;
+  kill(pid, SIGTERM);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  fclose(out);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
 TEST_F(PoolCli, ClearErrors) {
   ServerProcess server(dir_ / "data");
   ASSERT_FALSE(server.url().empty());

@@ -1,0 +1,158 @@
+#include "agent/agent.h"
+
+#include <set>
+#include <utility>
+
+namespace gpool::agent {
+namespace {
+
+using nlohmann::json;
+
+std::string SliceText(const json& s) {
+  const std::string kind = s.value("kind", std::string("?"));
+  std::string out = kind + "#" + std::to_string(s.value("device", 0));
+  if (kind == "share") {
+    out += ":" + std::to_string(s.value("milli", 0)) + "m";
+    if (s.value("memory_mib", 0) > 0) out += "/" + std::to_string(s.value("memory_mib", 0)) + "MiB";
+  } else if (kind == "mig") {
+    out += ":p" + std::to_string(s.value("mig_profile", 0)) + "@" +
+           std::to_string(s.value("mig_start", 0));
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<std::pair<std::string, std::string>> WorkloadEnv(const Assignment& a,
+                                                             const NodeInfo& node) {
+  std::vector<std::pair<std::string, std::string>> env;
+  const json spec_env = a.spec.value("env", json::object());  // range-for would not extend it
+  for (const auto& [k, v] : spec_env.items()) {
+    env.emplace_back(k, v.is_string() ? v.get<std::string>() : v.dump());
+  }
+  std::string slices, devices;
+  std::int64_t share_milli = 0, share_memory = 0;
+  std::set<int> seen;
+  for (const json& b : a.bindings) {
+    for (const json& s : b.value("slices", json::array())) {
+      slices += (slices.empty() ? "" : ",") + SliceText(s);
+      const int d = s.value("device", 0);
+      if (seen.insert(d).second) devices += (devices.empty() ? "" : ",") + std::to_string(d);
+      if (s.value("kind", std::string()) == "share") {
+        share_milli = s.value("milli", 0);
+        share_memory = s.value("memory_mib", 0);
+      }
+    }
+  }
+  env.emplace_back("GPOOL_WORKLOAD_ID", std::to_string(a.id));
+  env.emplace_back("GPOOL_EPOCH", std::to_string(a.epoch));
+  env.emplace_back("GPOOL_NODE", node.name);
+  env.emplace_back("GPOOL_SLICE", slices.empty() ? "none" : slices);
+  env.emplace_back("GPOOL_SIMULATED", node.simulated ? "1" : "0");
+  // No GPU: an empty CUDA_VISIBLE_DEVICES hides every device from CUDA.
+  env.emplace_back("CUDA_VISIBLE_DEVICES", devices);
+  if (share_milli > 0) {
+    env.emplace_back("GPOOL_SHARE_MILLI", std::to_string(share_milli));
+    env.emplace_back("GPOOL_SHARE_MEMORY_MIB", std::to_string(share_memory));
+  }
+  return env;
+}
+
+Agent::Agent(AgentConfig config, ControlPlane& control, ProcessRunner& runner)
+    : config_(std::move(config)), control_(control), runner_(runner) {}
+
+Status Agent::Start() { return control_.Register(config_.node); }
+
+void Agent::StopAll(const std::string& why) {
+  const auto grace = std::chrono::milliseconds(static_cast<long>(config_.stop_grace_s * 1000));
+  for (auto& [id, local] : running_) {
+    (void)local.process.Stop(grace);
+    (void)control_.Report(id, local.epoch, "failed", -1, why);
+  }
+  running_.clear();
+}
+
+std::vector<std::string> Agent::Tick(double now_s) {
+  std::vector<std::string> log;
+  const auto grace = std::chrono::milliseconds(static_cast<long>(config_.stop_grace_s * 1000));
+  auto beat = control_.Heartbeat(config_.node.name);
+  if (!beat.ok()) {
+    if (beat.status().code() == StatusCode::kNotFound) (void)control_.Register(config_.node);
+    // Fencing: the controller has given our work away once our lease ran out.
+    if (last_heartbeat_s_ && now_s - *last_heartbeat_s_ > config_.lease_s && !running_.empty()) {
+      for (auto& [id, local] : running_) (void)local.process.Stop(grace);
+      log.push_back("fenced: no heartbeat for " + std::to_string(now_s - *last_heartbeat_s_) +
+                    " s, stopped " + std::to_string(running_.size()) + " workload(s)");
+      running_.clear();
+      fenced_ = true;
+    }
+    // Finished processes are still reaped (their reports wait for the controller).
+    return log;
+  }
+  last_heartbeat_s_ = now_s;
+  fenced_ = false;
+  std::map<std::int64_t, const Assignment*> assigned;
+  for (const Assignment& a : *beat) assigned[a.id] = &a;
+
+  // Stop what is no longer ours (cancelled, moved, or re-assigned with a new epoch).
+  for (auto it = running_.begin(); it != running_.end();) {
+    const auto a = assigned.find(it->first);
+    if (a == assigned.end() || a->second->epoch != it->second.epoch) {
+      (void)it->second.process.Stop(grace);
+      log.push_back("stopped " + std::to_string(it->first) + " (no longer assigned here)");
+      it = running_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  // Start what is assigned and not running.
+  for (const Assignment& a : *beat) {
+    if (running_.count(a.id) != 0) continue;
+    LaunchSpec spec;
+    spec.workload_id = std::to_string(a.id);
+    for (const json& arg : a.spec.value("command", json::array())) {
+      spec.argv.push_back(arg.is_string() ? arg.get<std::string>() : arg.dump());
+    }
+    spec.env = WorkloadEnv(a, config_.node);
+    spec.log_dir = config_.log_dir;
+    for (const json& b : a.bindings) {
+      spec.cpu_milli += b.value("cpu_milli", std::int64_t{0});
+      spec.memory_mib += b.value("memory_mib", std::int64_t{0});
+    }
+    auto started = runner_.Start(spec);
+    if (!started.ok()) {
+      (void)control_.Report(a.id, a.epoch, "failed", -1, started.status().message());
+      log.push_back("could not start " + spec.workload_id + ": " + started.status().message());
+      continue;
+    }
+    const Status s = control_.Report(a.id, a.epoch, "running", 0, "");
+    if (s.code() == StatusCode::kConflict) {  // cancelled between heartbeat and start
+      (void)started->Stop(grace);
+      continue;
+    }
+    running_.emplace(a.id, Local{a.epoch, std::move(*started)});
+    log.push_back("started " + spec.workload_id);
+  }
+  // Report what has finished.
+  for (auto it = running_.begin(); it != running_.end();) {
+    auto done = it->second.process.Poll();
+    if (!done.ok() || !done->has_value()) {
+      ++it;
+      continue;
+    }
+    const ExitReport& r = **done;
+    const bool ok = r.exited && r.exit_code == 0;
+    std::string message;
+    if (r.oom_killed)
+      message = "killed: out of memory (the cgroup's limit)";
+    else if (!r.exited)
+      message = "killed by signal " + std::to_string(r.signal);
+    (void)control_.Report(it->first, it->second.epoch, ok ? "succeeded" : "failed",
+                          r.exited ? r.exit_code : 128 + r.signal, message);
+    log.push_back("finished " + std::to_string(it->first) + (ok ? " ok" : " failed"));
+    it = running_.erase(it);
+  }
+  return log;
+}
+
+}  // namespace gpool::agent

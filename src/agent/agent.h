@@ -1,0 +1,95 @@
+// Agent: what `gpool agent` does on each tick — renew its node's lease (the heartbeat brings the
+// node's assignments), start assigned workloads it is not running, stop those no longer assigned
+// to it (cancelled, or moved after the node was lost), report running/succeeded/failed, and fence
+// itself: if no heartbeat has succeeded for `lease_s`, every workload is stopped, because the
+// controller will by then have given them to another node.
+//
+// The controller is behind the ControlPlane interface (HTTP in the binary, a fake in tests); time
+// comes in through Tick(now_s). Not thread safe: one thread calls Tick.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "agent/process_runner.h"
+#include "core/status.h"
+
+namespace gpool::agent {
+
+// This node as the agent registers it.
+struct NodeInfo {
+  std::string name;
+  std::int64_t cpu_milli = 0;
+  std::int64_t memory_mib = 0;
+  int gpus = 0;
+  std::string model;      // a catalog name, e.g. H100-80GB
+  bool simulated = true;  // devices described by configuration, not discovered
+};
+
+// One assignment from the heartbeat (see src/controller/api.h): the workload's id, epoch, spec
+// (job spec JSON) and its bindings on this node.
+struct Assignment {
+  std::int64_t id = 0;
+  int epoch = 0;
+  nlohmann::json spec;
+  nlohmann::json bindings;
+};
+
+class ControlPlane {
+ public:
+  virtual ~ControlPlane() = default;
+  virtual Status Register(const NodeInfo& node) = 0;
+  // The node's current assignments; Unavailable when the controller cannot be reached.
+  virtual Result<std::vector<Assignment>> Heartbeat(const std::string& node) = 0;
+  // state: running | succeeded | failed. Conflict: the workload is no longer ours (stop it).
+  virtual Status Report(std::int64_t id, int epoch, const std::string& state, int exit_code,
+                        const std::string& message) = 0;
+};
+
+struct AgentConfig {
+  NodeInfo node;
+  std::string log_dir;       // <log_dir>/<id>.out and .err
+  double lease_s = 30;       // fence after this long without a successful heartbeat
+  double stop_grace_s = 10;  // SIGTERM, then SIGKILL after this long
+};
+
+// The environment a workload gets for its slice: GPOOL_WORKLOAD_ID, GPOOL_EPOCH, GPOOL_NODE,
+// GPOOL_SLICE ("whole#0,whole#1", "share#0:250m/4096MiB", "mig#2:3g@4"), GPOOL_SIMULATED (1 when
+// the devices are simulated), CUDA_VISIBLE_DEVICES (device indices), GPOOL_SHARE_MILLI and
+// GPOOL_SHARE_MEMORY_MIB for shares (read by the vgpu library), and the spec's own env.
+std::vector<std::pair<std::string, std::string>> WorkloadEnv(const Assignment& a,
+                                                             const NodeInfo& node);
+
+class Agent {
+ public:
+  Agent(AgentConfig config, ControlPlane& control, ProcessRunner& runner);
+
+  // Registers the node. Call before the first Tick (and again after a failed Tick if desired).
+  Status Start();
+  // One round; returns what happened, for logs ("started 3", "fenced", ...), empty if nothing.
+  std::vector<std::string> Tick(double now_s);
+  // Stops every workload (the agent is shutting down).
+  void StopAll(const std::string& why);
+
+  std::size_t running() const { return running_.size(); }
+  bool fenced() const { return fenced_; }
+
+ private:
+  struct Local {
+    int epoch = 0;
+    RunningProcess process;
+  };
+
+  AgentConfig config_;
+  ControlPlane& control_;
+  ProcessRunner& runner_;
+  std::map<std::int64_t, Local> running_;
+  std::optional<double> last_heartbeat_s_;
+  bool fenced_ = false;
+};
+
+}  // namespace gpool::agent

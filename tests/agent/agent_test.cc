@@ -1,0 +1,148 @@
+// Agent::Tick against a recording fake control plane, running real processes (no cgroups).
+#include "agent/agent.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <thread>
+
+namespace gpool::agent {
+namespace {
+
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+class FakeControlPlane : public ControlPlane {
+ public:
+  Status Register(const NodeInfo& node) override {
+    registered.push_back(node.name);
+    return Status();
+  }
+  Result<std::vector<Assignment>> Heartbeat(const std::string&) override {
+    if (!reachable) return Status::Unavailable("link down");
+    return assignments;
+  }
+  Status Report(std::int64_t id, int epoch, const std::string& state, int exit_code,
+                const std::string&) override {
+    reports.push_back(std::to_string(id) + "@" + std::to_string(epoch) + ":" + state + ":" +
+                      std::to_string(exit_code));
+    if (cancelled.count(id) != 0) return Status::Conflict("cancelled; stop it");
+    return Status();
+  }
+  bool reachable = true;
+  std::vector<Assignment> assignments;
+  std::set<std::int64_t> cancelled;
+  std::vector<std::string> registered;
+  std::vector<std::string> reports;
+};
+
+Assignment Job(std::int64_t id, const std::string& shell, json slices = json::array()) {
+  Assignment a;
+  a.id = id;
+  a.epoch = 1;
+  a.spec = {{"command", {"/bin/sh", "-c", shell}}, {"env", {{"MY_VAR", "x"}}}};
+  a.bindings = json::array(
+      {{{"node", "n1"}, {"cpu_milli", 1000}, {"memory_mib", 1024}, {"slices", slices}}});
+  return a;
+}
+
+class AgentTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("gpool-agent-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    AgentConfig c;
+    c.node = {"n1", 8000, 16384, 2, "H100-80GB", true};
+    c.log_dir = dir_.string();
+    c.lease_s = 30;
+    c.stop_grace_s = 0.2;
+    agent_ = std::make_unique<Agent>(c, control_, runner_);
+    ASSERT_TRUE(agent_->Start().ok());
+  }
+  void TearDown() override {
+    agent_.reset();
+    fs::remove_all(dir_);
+  }
+  // Ticks until `pred` holds or 10 s pass (bounded polling).
+  template <typename Pred>
+  bool TickUntil(Pred pred, double now = 0) {
+    for (int i = 0; i < 500; ++i) {
+      agent_->Tick(now);
+      if (pred()) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return false;
+  }
+  std::string Log(const std::string& name) {
+    std::ifstream in(dir_ / name);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  }
+  fs::path dir_;
+  FakeControlPlane control_;
+  NoCgroup cgroups_{"test: no cgroups"};
+  ProcessRunner runner_{&cgroups_};
+  std::unique_ptr<Agent> agent_;
+};
+
+TEST_F(AgentTest, RunsAnAssignmentWithItsSliceEnvironmentAndReportsTheExit) {
+  const json slices = json::array({{{"kind", "whole"}, {"device", 0}, {"milli", 1000}},
+                                   {{"kind", "whole"}, {"device", 1}, {"milli", 1000}}});
+  control_.assignments = {
+      Job(7, "echo $GPOOL_SLICE $CUDA_VISIBLE_DEVICES $GPOOL_SIMULATED $MY_VAR; exit 3", slices)};
+  EXPECT_EQ(control_.registered, std::vector<std::string>{"n1"});
+  ASSERT_TRUE(TickUntil([&] { return control_.reports.size() >= 2; }));
+  EXPECT_EQ(control_.reports[0], "7@1:running:0");
+  EXPECT_EQ(control_.reports[1], "7@1:failed:3");
+  EXPECT_EQ(Log("7.out"), "whole#0,whole#1 0,1 1 x\n");
+  // Finished work is not started again while the controller still lists it (epoch unchanged).
+  control_.assignments.clear();
+  agent_->Tick(1);
+  EXPECT_EQ(control_.reports.size(), 2u);
+}
+
+TEST_F(AgentTest, StopsWorkNoLongerAssignedAndFencesWithoutHeartbeats) {
+  control_.assignments = {Job(1, "sleep 30"), Job(2, "sleep 30")};
+  agent_->Tick(0);
+  EXPECT_EQ(agent_->running(), 2u);
+  // Workload 1 is cancelled (gone from the heartbeat): stopped; 2 keeps running.
+  control_.assignments = {Job(2, "sleep 30")};
+  agent_->Tick(1);
+  EXPECT_EQ(agent_->running(), 1u);
+  // The link goes down: within the lease nothing happens; past it, everything stops.
+  control_.reachable = false;
+  agent_->Tick(20);
+  EXPECT_EQ(agent_->running(), 1u);
+  EXPECT_FALSE(agent_->fenced());
+  agent_->Tick(32);
+  EXPECT_EQ(agent_->running(), 0u);
+  EXPECT_TRUE(agent_->fenced());
+  // Back online, the controller has moved 2 elsewhere: nothing restarts here.
+  control_.reachable = true;
+  control_.assignments.clear();
+  agent_->Tick(40);
+  EXPECT_FALSE(agent_->fenced());
+  EXPECT_EQ(agent_->running(), 0u);
+}
+
+TEST_F(AgentTest, ANewEpochRestartsTheWorkload) {
+  control_.assignments = {Job(5, "sleep 30")};
+  agent_->Tick(0);
+  ASSERT_EQ(agent_->running(), 1u);
+  control_.assignments[0].epoch = 2;  // re-assigned here after a move
+  agent_->Tick(1);
+  EXPECT_EQ(agent_->running(), 1u);
+  EXPECT_EQ(control_.reports.back(), "5@2:running:0");
+}
+
+}  // namespace
+}  // namespace gpool::agent
