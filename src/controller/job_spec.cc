@@ -200,27 +200,26 @@ Result<std::vector<std::pair<std::string, std::string>>> ParseEnv(const json& v)
   return env;
 }
 
+// A quantity in thousandths: a number of units (2, 0.5, "1.5") or milli ("500m"); `expected`
+// completes the error message ("expected <expected>, got ...").
+Result<double> MilliOf(const json& v, std::string_view field, const std::string& expected) {
+  if (v.is_number()) return v.get<double>() * 1000;
+  if (!v.is_string()) return Bad(field, "expected " + expected + ", got " + TypeName(v));
+  const std::string s = v.get<std::string>();
+  double x = 0;
+  if (s.size() > 1 && s.back() == 'm' &&
+      ParseDecimal(std::string_view(s).substr(0, s.size() - 1), &x)) {
+    return x;
+  }
+  if (ParseDecimal(s, &x)) return x * 1000;
+  return Bad(field, "expected " + expected + ", got '" + s + "'");
+}
+
 // Share compute: a fraction of one GPU (0.25) or milli ("250m"), strictly between 0 and 1.
 Result<core::Milli> ParseShareCompute(const json& v, std::string_view field) {
-  double milli = 0;
-  if (v.is_number()) {
-    milli = v.get<double>() * 1000;
-  } else if (v.is_string()) {
-    const std::string s = v.get<std::string>();
-    double x = 0;
-    if (s.size() > 1 && s.back() == 'm' &&
-        ParseDecimal(std::string_view(s).substr(0, s.size() - 1), &x)) {
-      milli = x;
-    } else if (ParseDecimal(s, &x)) {
-      milli = x * 1000;
-    } else {
-      return Bad(field,
-                 "expected a fraction of one GPU (0.5) or milli-GPU (\"500m\"), got '" + s + "'");
-    }
-  } else {
-    return Bad(field,
-               "expected a fraction of one GPU (0.5) or milli-GPU (\"500m\"), got " + TypeName(v));
-  }
+  auto m = MilliOf(v, field, "a fraction of one GPU (0.5) or milli-GPU (\"500m\")");
+  if (!m.ok()) return m.status();
+  const double milli = *m;
   if (milli != std::floor(milli)) return Bad(field, "finer than one milli-GPU");
   if (milli < 1 || milli > 999) {
     return Bad(field,
@@ -544,23 +543,9 @@ class EventReader {
 }  // namespace
 
 Result<core::Milli> ParseCpu(const json& v, std::string_view field) {
-  double milli = 0;
-  if (v.is_number()) {
-    milli = v.get<double>() * 1000;
-  } else if (v.is_string()) {
-    const std::string s = v.get<std::string>();
-    double x = 0;
-    if (s.size() > 1 && s.back() == 'm' &&
-        ParseDecimal(std::string_view(s).substr(0, s.size() - 1), &x)) {
-      milli = x;
-    } else if (ParseDecimal(s, &x)) {
-      milli = x * 1000;
-    } else {
-      return Bad(field, "expected cores (2, 0.5) or milli-cores (\"500m\"), got '" + s + "'");
-    }
-  } else {
-    return Bad(field, "expected cores (2, 0.5) or milli-cores (\"500m\"), got " + TypeName(v));
-  }
+  auto m = MilliOf(v, field, "cores (2, 0.5) or milli-cores (\"500m\")");
+  if (!m.ok()) return m.status();
+  const double milli = *m;
   if (!std::isfinite(milli) || milli != std::floor(milli)) {
     return Bad(field, "finer than one milli-core");
   }
