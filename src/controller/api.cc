@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "controller/job_spec.h"
+#include "controller/state_keys.h"
 #include "core/cluster.h"
 #include "core/gpu_model.h"
 
@@ -21,12 +22,6 @@ namespace {
 
 using nlohmann::json;
 
-constexpr std::string_view kAdminKey = "/gpool/meta/admin";
-constexpr std::string_view kTokensPrefix = "/gpool/tokens/";
-constexpr std::string_view kTenantsPrefix = "/gpool/tenants/";
-constexpr std::string_view kWorkloadsPrefix = "/gpool/workloads/";
-constexpr std::string_view kNodesPrefix = "/gpool/nodes/";
-constexpr std::string_view kCounterKey = "/gpool/meta/next_workload_id";
 constexpr int kMaxJsonDepth = 64;
 constexpr std::int64_t kMaxTenantGpus = 1'000'000;
 
@@ -43,15 +38,6 @@ struct Caller {
 };
 
 std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
-
-std::string TokenKey(std::string_view sha) { return std::string(kTokensPrefix) + std::string(sha); }
-std::string TenantKey(std::string_view name) {
-  return std::string(kTenantsPrefix) + std::string(name);
-}
-std::string WorkloadKey(std::int64_t id) {
-  std::string digits = std::to_string(id);
-  return std::string(kWorkloadsPrefix) + std::string(20 - digits.size(), '0') + digits;
-}
 
 HttpResponse JsonResponse(int status, const json& body) {
   return HttpResponse{status, "application/json", Dump(body)};
@@ -97,13 +83,6 @@ HttpResponse FromStatus(const Status& s) {
 HttpResponse Unauthenticated(const std::string& m) { return Error(401, "unauthenticated", m); }
 HttpResponse Forbidden(const std::string& m) { return Error(403, "forbidden", m); }
 HttpResponse NotFoundResponse(const std::string& m) { return Error(404, "not_found", m); }
-
-bool ValidName(std::string_view s) {
-  if (s.empty() || s.size() > 63) return false;
-  auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
-  if (!alnum(s.front()) || !alnum(s.back())) return false;
-  return std::all_of(s.begin(), s.end(), [&](char c) { return alnum(c) || c == '-'; });
-}
 
 std::string Lower(std::string_view s) {
   std::string out(s);
@@ -260,7 +239,7 @@ HttpResponse CreateTenant(Context& ctx, const Caller& caller, const HttpRequest&
     }
   }
   if (!doc.contains("name")) return Error(400, "invalid_argument", "name: is required");
-  if (!doc["name"].is_string() || !ValidName(doc["name"].get<std::string>())) {
+  if (!doc["name"].is_string() || !IsValidName(doc["name"].get<std::string>())) {
     return Error(400, "invalid_argument",
                  "name: use 1 to 63 lowercase letters, digits and '-', starting and ending with a "
                  "letter or digit");
@@ -478,7 +457,7 @@ HttpResponse ListWorkloads(Context& ctx, const Caller& caller, std::string_view 
       }
       state_filter = value;
     } else if (key == "tenant") {
-      if (!ValidName(value)) {
+      if (!IsValidName(value)) {
         return Error(400, "invalid_argument", "tenant: not a valid tenant name");
       }
       if (!caller.admin && value != caller.tenant) {
@@ -542,7 +521,7 @@ HttpResponse RegisterNode(Context& ctx, const Caller& caller, const HttpRequest&
     }
   }
   if (!doc.contains("name") || !doc["name"].is_string() ||
-      !ValidName(doc["name"].get<std::string>())) {
+      !IsValidName(doc["name"].get<std::string>())) {
     return Error(400, "invalid_argument", "name: a node name of lowercase letters, digits and '-'",
                  "name");
   }
@@ -570,7 +549,7 @@ HttpResponse RegisterNode(Context& ctx, const Caller& caller, const HttpRequest&
   node["state"] = "ready";
   node["last_heartbeat"] = ctx.clock.NowSeconds();
   node["simulated"] = doc.value("simulated", false);
-  const std::string key = std::string(kNodesPrefix) + doc["name"].get<std::string>();
+  const std::string key = NodeKey(doc["name"].get<std::string>());
   auto r = ctx.store.Put(key, Dump(node));
   if (!r.ok()) return FromStatus(r.status());
   node["revision"] = *r;
@@ -608,7 +587,7 @@ Result<json> AssignmentsOf(Context& ctx, const std::string& node) {
 // POST /v1/nodes/{name}/heartbeat: renews the node's lease and returns its assignments.
 HttpResponse Heartbeat(Context& ctx, const Caller& caller, const std::string& name) {
   if (!caller.admin) return Forbidden("only the admin token may send heartbeats");
-  const std::string key = std::string(kNodesPrefix) + name;
+  const std::string key = NodeKey(name);
   for (int attempt = 0; attempt < kMaxTxnAttempts; ++attempt) {
     auto kv = ctx.store.Get(key);
     if (!kv.ok()) {
@@ -735,7 +714,7 @@ HttpResponse Route(Context& ctx, const HttpRequest& request) {
     node_name =
         std::string(path.substr(kNodesPath.size(), path.size() - kNodesPath.size() -
                                                        std::string_view("/heartbeat").size()));
-    if (!ValidName(node_name)) return NotFoundResponse("no such path: " + std::string(path));
+    if (!IsValidName(node_name)) return NotFoundResponse("no such path: " + std::string(path));
     endpoint = Endpoint::kHeartbeat;
     allowed = "POST";
   } else if (path.starts_with(kWorkloadsPath)) {

@@ -87,17 +87,10 @@ Status OnlyKnownFields(const json& obj, std::string_view path,
   return Status();
 }
 
-bool ValidName(std::string_view s) {
-  if (s.empty() || s.size() > 63) return false;
-  auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
-  if (!alnum(s.front()) || !alnum(s.back())) return false;
-  return std::all_of(s.begin(), s.end(), [&](char c) { return alnum(c) || c == '-'; });
-}
-
 Result<std::string> NameField(const json& v, std::string_view field) {
   if (!v.is_string()) return Bad(field, "expected a string, got " + TypeName(v));
   const std::string s = v.get<std::string>();
-  if (!ValidName(s)) {
+  if (!IsValidName(s)) {
     return Bad(field, "'" + s +
                           "' is not a valid name: use 1 to 63 lowercase letters, digits and '-', "
                           "starting and ending with a letter or digit");
@@ -541,6 +534,13 @@ class EventReader {
 };
 
 }  // namespace
+
+bool IsValidName(std::string_view s) {
+  if (s.empty() || s.size() > 63) return false;
+  auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
+  if (!alnum(s.front()) || !alnum(s.back())) return false;
+  return std::all_of(s.begin(), s.end(), [&](char c) { return alnum(c) || c == '-'; });
+}
 
 Result<core::Milli> ParseCpu(const json& v, std::string_view field) {
   auto m = MilliOf(v, field, "cores (2, 0.5) or milli-cores (\"500m\")");

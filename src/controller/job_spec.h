@@ -54,6 +54,10 @@ Result<nlohmann::json> YamlToJson(std::string_view text, std::string_view source
 // YamlToJson then ParseJobSpec.
 Result<JobSpec> ParseJobSpecYaml(std::string_view text, std::string_view source);
 
+// The names of jobs, tenants and nodes: 1 to 63 lowercase letters, digits and '-', starting and
+// ending with a letter or digit.
+bool IsValidName(std::string_view s);
+
 // Quantity parsers, exposed for the CLI and tests. Each names `field` in its errors.
 // CPU: a number of cores (2, 0.5) or milli-cores ("500m").
 Result<core::Milli> ParseCpu(const nlohmann::json& v, std::string_view field);

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "controller/job_spec.h"
+#include "controller/state_keys.h"
 #include "core/cluster.h"
 #include "core/gpu_model.h"
 
@@ -14,9 +15,6 @@ namespace gpool::controller {
 namespace {
 
 using nlohmann::json;
-
-constexpr std::string_view kNodesPrefix = "/gpool/nodes/";
-constexpr std::string_view kWorkloadsPrefix = "/gpool/workloads/";
 
 struct NodeEntry {
   store::KeyValue kv;

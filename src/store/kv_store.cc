@@ -177,6 +177,15 @@ bool CompareHolds(const Compare& c, const KeyValue* kv) {
   return false;
 }
 
+Status ValidateCompact(Revision upto, Revision current) {
+  if (upto < 0) return Status::InvalidArgument("compact: negative revision");
+  if (upto > current) {
+    return Status::InvalidArgument("compact: revision " + std::to_string(upto) +
+                                   " is beyond the current revision " + std::to_string(current));
+  }
+  return Status();
+}
+
 }  // namespace internal
 
 }  // namespace gpool::store

@@ -16,6 +16,8 @@ Status ValidateRangeRequest(const RangeRequest& request);
 Status ValidateTxnRequest(const TxnRequest& request);
 // Is k selected by (key, range_end) as in RangeRequest?
 bool InRange(std::string_view k, std::string_view key, std::string_view range_end);
+// InvalidArgument for a negative revision or one beyond `current`.
+Status ValidateCompact(Revision upto, Revision current);
 // Does compare c hold for kv (nullptr: the key is missing)?
 bool CompareHolds(const Compare& c, const KeyValue* kv);
 

@@ -138,12 +138,7 @@ class MemoryStore final : public KvStore {
 
   Status Compact(Revision upto) override {
     std::lock_guard lock(mu_);
-    if (upto < 0) return Status::InvalidArgument("compact: negative revision");
-    if (upto > revision_) {
-      return Status::InvalidArgument("compact: revision " + std::to_string(upto) +
-                                     " is beyond the current revision " +
-                                     std::to_string(revision_));
-    }
+    if (Status s = internal::ValidateCompact(upto, revision_); !s.ok()) return s;
     // Compacting at or below the compaction point again is a no-op.
     if (upto <= compacted_) return Status::Ok();
     auto end = std::upper_bound(events_.begin(), events_.end(), upto,

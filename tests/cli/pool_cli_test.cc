@@ -14,24 +14,15 @@
 #include <sstream>
 #include <string>
 
+#include "cli_run.h"
+
 namespace {
 
 namespace fs = std::filesystem;
 
-struct CliRun {
-  int exit_code;
-  std::string output;
-};
-
-CliRun RunGpool(const std::string& env, const std::string& args) {
-  const std::string cmd = env + " " + std::string(GPOOL_BINARY) + " " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  while (p != nullptr && fgets(buf, sizeof buf, p) != nullptr) out += buf;
-  const int status = p != nullptr ? pclose(p) : -1;
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
+using gpool::test::CliRun;
+// RunGpool(env, args) here: every call of this file sets the environment.
+constexpr auto RunGpool = gpool::test::RunGpoolEnv;
 
 // A `gpool server` child process; its first stdout line gives the URL.
 class ServerProcess {

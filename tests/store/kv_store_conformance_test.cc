@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "../temp_dir.h"
 #include "store/kv_store.h"
 
 namespace gpool::store {
@@ -22,26 +23,7 @@ namespace {
 
 using std::chrono::milliseconds;
 
-// A fresh directory under the system temp dir, removed with everything in it.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "gpool-kv-XXXXXX").string();
-    const char* made = mkdtemp(pattern.data());
-    EXPECT_NE(made, nullptr) << "mkdtemp " << pattern;
-    path_ = pattern;
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
+using test::TempDir;
 
 struct MemoryStoreFactory {
   static constexpr const char* kName = "Memory";

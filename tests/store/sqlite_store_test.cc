@@ -16,31 +16,13 @@
 #include <string>
 #include <vector>
 
+#include "../temp_dir.h"
 #include "store/kv_store.h"
 
 namespace gpool::store {
 namespace {
 
-// A fresh directory under the system temp dir, removed with everything in it.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "gpool-sqlite-XXXXXX").string();
-    const char* made = mkdtemp(pattern.data());
-    EXPECT_NE(made, nullptr) << "mkdtemp " << pattern;
-    path_ = pattern;
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  std::string File(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  std::filesystem::path path_;
-};
+using test::TempDir;
 
 std::unique_ptr<KvStore> OpenOk(const std::string& path) {
   Result<std::unique_ptr<KvStore>> store = OpenSqliteStore(path);
