@@ -1,5 +1,8 @@
 #include "agent/agent.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <set>
 #include <utility>
 
@@ -61,12 +64,28 @@ std::vector<std::pair<std::string, std::string>> WorkloadEnv(const Assignment& a
 Agent::Agent(AgentConfig config, ControlPlane& control, ProcessRunner& runner)
     : config_(std::move(config)), control_(control), runner_(runner) {}
 
+void Agent::Journal(const char* event, std::int64_t id, int epoch, double now_s,
+                    const json& extra) {
+  if (config_.journal_path.empty()) return;
+  json line = {{"event", event}, {"id", id}, {"epoch", epoch}, {"node", config_.node.name},
+               {"t", now_s}};
+  line.update(extra);
+  const std::string text = line.dump() + "\n";
+  // O_APPEND, one write per line: lines stay whole even if the agent dies mid-way.
+  const int fd = ::open(config_.journal_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
+                        0640);
+  if (fd < 0) return;
+  (void)!::write(fd, text.data(), text.size());
+  ::close(fd);
+}
+
 Status Agent::Start() { return control_.Register(config_.node); }
 
-void Agent::StopAll(const std::string& why) {
+void Agent::StopAll(const std::string& why, double now_s) {
   const auto grace = std::chrono::milliseconds(static_cast<long>(config_.stop_grace_s * 1000));
   for (auto& [id, local] : running_) {
     (void)local.process.Stop(grace);
+    Journal("end", id, local.epoch, now_s, {{"why", "agent stopped: " + why}});
     (void)control_.Report(id, local.epoch, "failed", -1, why);
   }
   running_.clear();
@@ -80,7 +99,10 @@ std::vector<std::string> Agent::Tick(double now_s) {
     if (beat.status().code() == StatusCode::kNotFound) (void)control_.Register(config_.node);
     // Fencing: the controller has given our work away once our lease ran out.
     if (last_heartbeat_s_ && now_s - *last_heartbeat_s_ > config_.lease_s && !running_.empty()) {
-      for (auto& [id, local] : running_) (void)local.process.Stop(grace);
+      for (auto& [id, local] : running_) {
+        (void)local.process.Stop(grace);
+        Journal("end", id, local.epoch, now_s, {{"why", "fenced"}});
+      }
       log.push_back("fenced: no heartbeat for " + std::to_string(now_s - *last_heartbeat_s_) +
                     " s, stopped " + std::to_string(running_.size()) + " workload(s)");
       running_.clear();
@@ -99,6 +121,8 @@ std::vector<std::string> Agent::Tick(double now_s) {
     const auto a = assigned.find(it->first);
     if (a == assigned.end() || a->second->epoch != it->second.epoch) {
       (void)it->second.process.Stop(grace);
+      Journal("end", it->first, it->second.epoch, now_s,
+              {{"why", "stopped: no longer assigned here"}});
       log.push_back("stopped " + std::to_string(it->first) + " (no longer assigned here)");
       it = running_.erase(it);
     } else {
@@ -125,9 +149,15 @@ std::vector<std::string> Agent::Tick(double now_s) {
       log.push_back("could not start " + spec.workload_id + ": " + started.status().message());
       continue;
     }
+    json slices = json::array();
+    for (const json& b : a.bindings) {
+      for (const json& sl : b.value("slices", json::array())) slices.push_back(sl);
+    }
+    Journal("start", a.id, a.epoch, now_s, {{"slices", slices}});
     const Status s = control_.Report(a.id, a.epoch, "running", 0, "");
     if (s.code() == StatusCode::kConflict) {  // cancelled between heartbeat and start
       (void)started->Stop(grace);
+      Journal("end", a.id, a.epoch, now_s, {{"why", "stopped: cancelled before it ran"}});
       continue;
     }
     running_.emplace(a.id, Local{a.epoch, std::move(*started)});
@@ -147,6 +177,9 @@ std::vector<std::string> Agent::Tick(double now_s) {
       message = "killed: out of memory (the cgroup's limit)";
     else if (!r.exited)
       message = "killed by signal " + std::to_string(r.signal);
+    Journal("end", it->first, it->second.epoch, now_s,
+            {{"why", r.exited ? "exited " + std::to_string(r.exit_code)
+                              : "signal " + std::to_string(r.signal)}});
     (void)control_.Report(it->first, it->second.epoch, ok ? "succeeded" : "failed",
                           r.exited ? r.exit_code : 128 + r.signal, message);
     log.push_back("finished " + std::to_string(it->first) + (ok ? " ok" : " failed"));

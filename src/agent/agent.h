@@ -53,6 +53,15 @@ class ControlPlane {
 struct AgentConfig {
   NodeInfo node;
   std::string log_dir;       // <log_dir>/<id>.out and .err
+  // The agent's own record of what it ran (empty: none). One JSON object per line, appended and
+  // flushed as it happens:
+  //   {"event":"start","id":N,"epoch":E,"node":NAME,"t":UNIX_S,"slices":[{kind,device,milli,
+  //    memory_mib?,mig_profile?,mig_start?}...]}
+  //   {"event":"end","id":N,"epoch":E,"node":NAME,"t":UNIX_S,"why":"exited 0"|"stopped: ..."|
+  //    "fenced"|"agent stopped"}
+  // "end" is written after the process and its group are gone, so the [start, end] intervals are
+  // the times a slice was really in use (what tests check double-booking against).
+  std::string journal_path;
   double lease_s = 30;       // fence after this long without a successful heartbeat
   double stop_grace_s = 10;  // SIGTERM, then SIGKILL after this long
 };
@@ -73,7 +82,7 @@ class Agent {
   // One round; returns what happened, for logs ("started 3", "fenced", ...), empty if nothing.
   std::vector<std::string> Tick(double now_s);
   // Stops every workload (the agent is shutting down).
-  void StopAll(const std::string& why);
+  void StopAll(const std::string& why, double now_s);
 
   std::size_t running() const { return running_.size(); }
   bool fenced() const { return fenced_; }
@@ -87,6 +96,9 @@ class Agent {
   AgentConfig config_;
   ControlPlane& control_;
   ProcessRunner& runner_;
+  void Journal(const char* event, std::int64_t id, int epoch, double now_s,
+               const nlohmann::json& extra);
+
   std::map<std::int64_t, Local> running_;
   std::optional<double> last_heartbeat_s_;
   bool fenced_ = false;

@@ -484,6 +484,7 @@ struct AgentArgs {
   std::string devices;  // YAML {gpus, model, cpu?, memory?}; default 8 simulated H100s
   std::string name;
   std::string log_dir;
+  std::string journal;  // default: journal.jsonl beside the log directory
   double interval_s = 1;
   double lease_s = 30;
 };
@@ -550,6 +551,9 @@ int RunAgentLoop(const AgentArgs& args, const std::string& server, const std::st
   config.node = *node;
   config.log_dir = log_dir;
   config.lease_s = args.lease_s;
+  config.journal_path = args.journal.empty()
+                            ? (std::filesystem::path(log_dir).parent_path() / "journal.jsonl").string()
+                            : args.journal;
   agent::Agent agent(config, control, runner);
   std::printf("gpool agent: node %s, %d %s GPU(s)%s, %.1f cores, %lld MiB, logs in %s\n",
               node->name.c_str(), node->gpus, node->model.c_str(),
@@ -573,7 +577,7 @@ int RunAgentLoop(const AgentArgs& args, const std::string& server, const std::st
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
   }
-  agent.StopAll("the agent stopped");
+  agent.StopAll("the agent stopped", clock.NowSeconds());
   return 0;
 }
 
@@ -694,6 +698,9 @@ void AddPoolCommands(CLI::App& app, int* exit_code) {
   agent_cmd->add_option("--name", agent_args->name, "node name (default: the hostname)");
   agent_cmd->add_option("--log-dir", agent_args->log_dir,
                         "workload logs (default ~/.gpool/agent/logs)");
+  agent_cmd->add_option("--journal", agent_args->journal,
+                        "the agent's record of every start and end, one JSON line each "
+                        "(default: journal.jsonl beside the log directory)");
   agent_cmd->add_option("--interval", agent_args->interval_s, "seconds between heartbeats")
       ->capture_default_str()
       ->check(CLI::Range(0.05, 60.0));

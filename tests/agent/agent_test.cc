@@ -64,6 +64,7 @@ class AgentTest : public ::testing::Test {
     c.log_dir = dir_.string();
     c.lease_s = 30;
     c.stop_grace_s = 0.2;
+    c.journal_path = (dir_ / "journal.jsonl").string();
     agent_ = std::make_unique<Agent>(c, control_, runner_);
     ASSERT_TRUE(agent_->Start().ok());
   }
@@ -132,6 +133,18 @@ TEST_F(AgentTest, StopsWorkNoLongerAssignedAndFencesWithoutHeartbeats) {
   agent_->Tick(40);
   EXPECT_FALSE(agent_->fenced());
   EXPECT_EQ(agent_->running(), 0u);
+  // The journal holds each start and each end, with the agent's time and the reason.
+  std::vector<std::string> lines;
+  std::istringstream journal(Log("journal.jsonl"));
+  for (std::string line; std::getline(journal, line);) {
+    const json j = json::parse(line);
+    lines.push_back(j["event"].get<std::string>() + " " + std::to_string(j["id"].get<int>()) +
+                    " " + std::to_string(j["t"].get<double>()).substr(0, 2) + " " +
+                    j.value("why", std::string()));
+  }
+  EXPECT_EQ(lines, (std::vector<std::string>{"start 1 0. ", "start 2 0. ",
+                                             "end 1 1. stopped: no longer assigned here",
+                                             "end 2 32 fenced"}));
 }
 
 TEST_F(AgentTest, ANewEpochRestartsTheWorkload) {
