@@ -5,7 +5,8 @@ pkgs=(build-essential cmake ninja-build pkg-config git
       libgtest-dev libgmock-dev libbenchmark-dev
       nlohmann-json3-dev libyaml-dev libcli11-dev libfmt-dev libspdlog-dev
       libsqlite3-dev libzstd-dev libssl-dev
-      libcpp-httplib-dev clang libclang-rt-14-dev)  # clang: the libFuzzer targets (scripts/fuzz.sh)
+      libcpp-httplib-dev clang libclang-rt-14-dev  # clang: the libFuzzer targets (scripts/fuzz.sh)
+      iproute2 procps)  # ip netns: the integration tests; pkill/ps
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
