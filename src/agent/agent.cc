@@ -114,7 +114,7 @@ std::vector<std::string> Agent::Tick(double now_s) {
   last_heartbeat_s_ = now_s;
   fenced_ = false;
   std::map<std::int64_t, const Assignment*> assigned;
-  for (const Assignment& a : *beat) assigned[a.id] = &a;
+  for (const Assignment& a : beat->assignments) assigned[a.id] = &a;
 
   // Stop what is no longer ours (cancelled, moved, or re-assigned with a new epoch).
   for (auto it = running_.begin(); it != running_.end();) {
@@ -129,8 +129,13 @@ std::vector<std::string> Agent::Tick(double now_s) {
       ++it;
     }
   }
+  // Stop orders: the processes above are gone (stopped, or never started here): confirm.
+  for (const StopOrder& o : beat->stop) {
+    if (running_.count(o.id) != 0) continue;  // same id, newer epoch: runs on, not ours to stop
+    (void)control_.Report(o.id, o.epoch, "stopped", 0, "");
+  }
   // Start what is assigned and not running.
-  for (const Assignment& a : *beat) {
+  for (const Assignment& a : beat->assignments) {
     if (running_.count(a.id) != 0) continue;
     LaunchSpec spec;
     spec.workload_id = std::to_string(a.id);

@@ -1,6 +1,7 @@
 // Agent: what `gpool agent` does on each tick — renew its node's lease (the heartbeat brings the
 // node's assignments), start assigned workloads it is not running, stop those no longer assigned
-// to it (cancelled, or moved after the node was lost), report running/succeeded/failed, and fence
+// to it (cancelled, or moved after the node was lost) and confirm each stop order with "stopped"
+// once the process is gone, report running/succeeded/failed, and fence
 // itself: if no heartbeat has succeeded for `lease_s`, every workload is stopped, because the
 // controller will by then have given them to another node.
 //
@@ -39,13 +40,26 @@ struct Assignment {
   nlohmann::json bindings;
 };
 
+// A finished workload whose process must be gone before its slices are handed on.
+struct StopOrder {
+  std::int64_t id = 0;
+  int epoch = 0;
+};
+
+struct HeartbeatReply {
+  std::vector<Assignment> assignments;
+  std::vector<StopOrder> stop;
+};
+
 class ControlPlane {
  public:
   virtual ~ControlPlane() = default;
   virtual Status Register(const NodeInfo& node) = 0;
-  // The node's current assignments; Unavailable when the controller cannot be reached.
-  virtual Result<std::vector<Assignment>> Heartbeat(const std::string& node) = 0;
-  // state: running | succeeded | failed. Conflict: the workload is no longer ours (stop it).
+  // The node's current assignments and stop orders; Unavailable when the controller cannot be
+  // reached, NotFound when it does not know the node.
+  virtual Result<HeartbeatReply> Heartbeat(const std::string& node) = 0;
+  // state: running | succeeded | failed | stopped (a stop order carried out). Conflict: the
+  // workload is no longer ours (stop it).
   virtual Status Report(std::int64_t id, int epoch, const std::string& state, int exit_code,
                         const std::string& message) = 0;
 };

@@ -78,6 +78,9 @@ using Companion =
     std::function<void(const std::string& url, const std::string& admin_token,
                        controller::ApiHandler& handler, const std::atomic<bool>& stopping)>;
 
+// How many store revisions of history the server keeps for watches and /v1/events.
+constexpr store::Revision kKeepRevisions = 100'000;
+
 int RunServer(const ServerArgs& args, const Companion& companion = {}) {
   const std::string dir = args.data_dir.empty() ? HomeDir() + "/.gpool/data" : args.data_dir;
   auto listen = controller::ParseListenAddress(args.listen);
@@ -136,18 +139,32 @@ int RunServer(const ServerArgs& args, const Companion& companion = {}) {
     rc.node_timeout_s = args.node_timeout_s;
     rc.policy = args.policy;
     store::Revision seen = -1;
+    double last_compaction = clock.NowSeconds();
     while (!stopping.load()) {
-      auto report = controller::ReconcileOnce(**store, clock.NowSeconds(), rc);
+      auto report = controller::ReconcileOnce(**store, clock.NowSeconds(), rc, &handler.index(),
+                                              &handler.liveness());
       if (!report.ok()) {
         std::fprintf(stderr, "gpool server: reconcile: %s\n", report.status().message().c_str());
       } else {
-        if (report->bound > 0 || report->nodes_lost_now > 0 || report->requeued > 0) {
-          std::printf("gpool server: bound %d, nodes lost %d, requeued %d, pending %d\n",
-                      report->bound, report->nodes_lost_now, report->requeued,
+        if (report->bound > 0 || report->nodes_lost_now > 0 || report->requeued > 0 ||
+            report->timed_out > 0) {
+          std::printf("gpool server: bound %d, nodes lost %d, requeued %d, timed out %d, "
+                      "pending %d\n",
+                      report->bound, report->nodes_lost_now, report->requeued, report->timed_out,
                       report->pending - report->bound);
           std::fflush(stdout);
         }
         seen = report->revision;
+      }
+      // The event log (watches, /v1/events) keeps the last kKeepRevisions changes.
+      if (clock.NowSeconds() - last_compaction > 60) {
+        last_compaction = clock.NowSeconds();
+        const store::Revision upto = (*store)->CurrentRevision() - kKeepRevisions;
+        if (upto > (*store)->CompactedRevision()) {
+          if (Status s = (*store)->Compact(upto); !s.ok()) {
+            std::fprintf(stderr, "gpool server: compaction: %s\n", s.message().c_str());
+          }
+        }
       }
       (*store)->WaitForChange(seen, std::chrono::milliseconds(1000));
     }
@@ -444,28 +461,31 @@ class HttpControlPlane final : public agent::ControlPlane {
     if (r->status != 200) return Status::InvalidArgument("register: " + r->body);
     return Status();
   }
-  Result<std::vector<agent::Assignment>> Heartbeat(const std::string& node) override {
+  Result<agent::HeartbeatReply> Heartbeat(const std::string& node) override {
     auto r = client_.Post("/v1/nodes/" + node + "/heartbeat", headers_, "", "application/json");
     if (!r) return Status::Unavailable("heartbeat: " + httplib::to_string(r.error()));
     if (r->status == 404) return Status::NotFound("node not registered");
     if (r->status != 200) return Status::Unavailable("heartbeat: " + r->body);
     const json doc = json::parse(r->body, nullptr, false);
     if (doc.is_discarded()) return Status::Unavailable("heartbeat: malformed answer");
-    std::vector<agent::Assignment> out;
+    agent::HeartbeatReply out;
     for (const json& a : doc.value("assignments", json::array())) {
       agent::Assignment x;
       x.id = a.value("id", std::int64_t{0});
       x.epoch = a.value("epoch", 0);
       x.spec = a.value("spec", json::object());
       x.bindings = a.value("bindings", json::array());
-      out.push_back(std::move(x));
+      out.assignments.push_back(std::move(x));
+    }
+    for (const json& o : doc.value("stop", json::array())) {
+      out.stop.push_back({o.value("id", std::int64_t{0}), o.value("epoch", 0)});
     }
     return out;
   }
   Status Report(std::int64_t id, int epoch, const std::string& state, int exit_code,
                 const std::string& message) override {
     json body = {{"state", state}, {"epoch", epoch}};
-    if (state != "running") body["exit_code"] = exit_code;
+    if (state == "succeeded" || state == "failed") body["exit_code"] = exit_code;
     if (!message.empty()) body["message"] = message;
     auto r = client_.Post("/v1/workloads/" + std::to_string(id) + "/status", headers_, body.dump(),
                           "application/json");

@@ -29,6 +29,8 @@ struct Context {
   store::KvStore& store;
   Clock& clock;
   TokenSource& tokens;
+  NodeLiveness& liveness;
+  WorkloadIndex& index;
 };
 
 // Who is calling: the admin, or one tenant.
@@ -412,6 +414,9 @@ HttpResponse CancelWorkload(Context& ctx, const Caller& caller, std::int64_t id)
     }
     record["state"] = "cancelled";
     record["updated_at"] = ctx.clock.NowSeconds();
+    record["finished_at"] = record["updated_at"];
+    // Its slices stay booked until the agent says the process is gone (status "stopped").
+    if (state != "pending") record["releasing"] = true;
     store::TxnRequest txn;
     txn.compare.push_back(store::ModRevisionIs(kv.key, kv.mod_revision));
     txn.success.push_back(store::PutOp(kv.key, Dump(record)));
@@ -552,39 +557,41 @@ HttpResponse RegisterNode(Context& ctx, const Caller& caller, const HttpRequest&
   const std::string key = NodeKey(doc["name"].get<std::string>());
   auto r = ctx.store.Put(key, Dump(node));
   if (!r.ok()) return FromStatus(r.status());
+  ctx.liveness.Beat(doc["name"].get<std::string>(), node["last_heartbeat"].get<double>());
   node["revision"] = *r;
   return JsonResponse(200, node);
 }
 
-// Workloads with a binding on `node` that the agent should be running.
-Result<json> AssignmentsOf(Context& ctx, const std::string& node) {
-  store::RangeRequest range;
-  range.key = std::string(kWorkloadsPrefix);
-  range.range_end = store::PrefixEnd(kWorkloadsPrefix);
-  auto rr = ctx.store.Range(range);
-  if (!rr.ok()) return rr.status();
-  json out = json::array();
-  for (const auto& kv : rr->kvs) {
-    auto record = ParseRecord(kv);
-    if (!record.ok()) continue;
-    const std::string state = record->value("state", "");
-    if (state != "assigned" && state != "running") continue;
+// What the agent on `node` should be running (assigned, running), and what it must stop and
+// confirm (finished workloads still releasing their slices there), from the workload index.
+Result<std::pair<json, json>> AssignmentsOf(Context& ctx, const std::string& node) {
+  if (Status st = ctx.index.Sync(ctx.store); !st.ok()) return st;
+  json run = json::array();
+  json stop = json::array();
+  for (const auto& w : ctx.index.OnNode(node)) {
+    const json& record = w->record;
+    if (record.value("releasing", false)) {
+      stop.push_back({{"id", w->id}, {"epoch", record.value("epoch", 0)}});
+      continue;
+    }
+    if (w->state != "assigned" && w->state != "running") continue;
     json mine = json::array();
-    for (const json& b : record->value("bindings", json::array())) {
+    for (const json& b : record.value("bindings", json::array())) {
       if (b.value("node", "") == node) mine.push_back(b);
     }
-    if (mine.empty()) continue;
-    out.push_back({{"id", (*record)["id"]},
-                   {"epoch", record->value("epoch", 0)},
-                   {"state", state},
-                   {"tenant", (*record)["tenant"]},
-                   {"spec", (*record)["spec"]},
+    run.push_back({{"id", w->id},
+                   {"epoch", record.value("epoch", 0)},
+                   {"state", w->state},
+                   {"tenant", record.value("tenant", "")},
+                   {"spec", record.value("spec", json::object())},
                    {"bindings", mine}});
   }
-  return out;
+  return std::make_pair(std::move(run), std::move(stop));
 }
 
-// POST /v1/nodes/{name}/heartbeat: renews the node's lease and returns its assignments.
+// POST /v1/nodes/{name}/heartbeat: renews the node's lease and returns its assignments. A beat
+// of a ready node is kept in memory only (NodeLiveness); a lost node that beats again is made
+// ready in the store.
 HttpResponse Heartbeat(Context& ctx, const Caller& caller, const std::string& name) {
   if (!caller.admin) return Forbidden("only the admin token may send heartbeats");
   const std::string key = NodeKey(name);
@@ -598,21 +605,27 @@ HttpResponse Heartbeat(Context& ctx, const Caller& caller, const std::string& na
     }
     auto record = ParseRecord(*kv);
     if (!record.ok()) return FromStatus(record.status());
-    const bool was_lost = record->value("state", "") == "lost";
-    (*record)["state"] = "ready";
-    (*record)["last_heartbeat"] = ctx.clock.NowSeconds();
-    store::TxnRequest txn;
-    txn.compare.push_back(store::ModRevisionIs(key, kv->mod_revision));
-    txn.success.push_back(store::PutOp(key, Dump(*record)));
-    auto r = ctx.store.Txn(txn);
-    if (!r.ok()) return FromStatus(r.status());
-    if (!r->succeeded) continue;
+    const double now = ctx.clock.NowSeconds();
+    const bool was_lost = record->value("state", "") != "ready";
+    if (was_lost) {
+      (*record)["state"] = "ready";
+      (*record)["last_heartbeat"] = now;
+      (*record)["ready_since"] = now;
+      store::TxnRequest txn;
+      txn.compare.push_back(store::ModRevisionIs(key, kv->mod_revision));
+      txn.success.push_back(store::PutOp(key, Dump(*record)));
+      auto r = ctx.store.Txn(txn);
+      if (!r.ok()) return FromStatus(r.status());
+      if (!r->succeeded) continue;
+    }
+    ctx.liveness.Beat(name, now);
     auto assignments = AssignmentsOf(ctx, name);
     if (!assignments.ok()) return FromStatus(assignments.status());
     return JsonResponse(200, json{{"node", name},
                                   {"was_lost", was_lost},
-                                  {"assignments", *assignments},
-                                  {"revision", r->revision}});
+                                  {"assignments", assignments->first},
+                                  {"stop", assignments->second},
+                                  {"revision", ctx.store.CurrentRevision()}});
   }
   return Error(503, "unavailable", "too much contention on node " + name + "; retry");
 }
@@ -630,9 +643,9 @@ HttpResponse ReportStatus(Context& ctx, const Caller& caller, std::int64_t id,
     return Error(400, "invalid_argument", "state: running, succeeded or failed", "state");
   }
   const std::string next = doc["state"];
-  if (next != "running" && next != "succeeded" && next != "failed") {
-    return Error(400, "invalid_argument", "state: running, succeeded or failed, got " + next,
-                 "state");
+  if (next != "running" && next != "succeeded" && next != "failed" && next != "stopped") {
+    return Error(400, "invalid_argument",
+                 "state: running, succeeded, failed or stopped, got " + next, "state");
   }
   if (!doc.contains("epoch") || !doc["epoch"].is_number_integer()) {
     return Error(400, "invalid_argument", "epoch: the assignment's epoch is required", "epoch");
@@ -646,14 +659,27 @@ HttpResponse ReportStatus(Context& ctx, const Caller& caller, std::int64_t id,
       return Error(409, "conflict",
                    "stale epoch: workload " + std::to_string(id) + " was re-assigned; stop it");
     }
+    if (next == "stopped") {
+      // The agent confirms the process of a finished workload is gone: its slices are free.
+      if (!record.value("releasing", false)) return JsonResponse(200, record);  // already
+      record.erase("releasing");
+      record["released_at"] = ctx.clock.NowSeconds();
+      store::TxnRequest txn;
+      txn.compare.push_back(store::ModRevisionIs(kv.key, kv.mod_revision));
+      txn.success.push_back(store::PutOp(kv.key, Dump(record)));
+      auto result = ctx.store.Txn(txn);
+      if (!result.ok()) return FromStatus(result.status());
+      if (result->succeeded) return JsonResponse(200, record);
+      continue;
+    }
     if (state != "assigned" && state != "running") {
       return Error(409, "conflict",
                    "workload " + std::to_string(id) + " is " + state + "; stop it");
     }
     record["state"] = next;
     record["updated_at"] = ctx.clock.NowSeconds();
-    if (next == "running" && !record.contains("started_at"))
-      record["started_at"] = record["updated_at"];
+    if (next == "running") record["started_at"] = record["updated_at"];  // of this epoch's run
+    if (next != "running") record["finished_at"] = record["updated_at"];
     if (doc.contains("exit_code")) record["exit_code"] = doc["exit_code"];
     if (doc.contains("message")) record["message"] = doc["message"];
     store::TxnRequest txn;
@@ -790,7 +816,7 @@ Result<std::optional<std::string>> ApiHandler::Bootstrap() {
 }
 
 HttpResponse ApiHandler::Handle(const HttpRequest& request) {
-  Context ctx{store_, clock_, tokens_};
+  Context ctx{store_, clock_, tokens_, liveness_, index_};
   try {
     return Route(ctx, request);
   } catch (const std::exception& e) {

@@ -16,18 +16,23 @@
 //                                      tenant in `tenant=` is 403)
 //   GET  /v1/workloads/{id}            another tenant's workload is 404, not 403: a tenant cannot
 //                                      learn which ids exist beyond its own
-//   POST /v1/workloads/{id}/cancel     pending|assigned|running -> cancelled (200); finished -> 409
+//   POST /v1/workloads/{id}/cancel     pending|assigned|running -> cancelled (200); finished -> 409.
+//                                      An assigned or running one is also `releasing`: its slices
+//                                      stay booked until its agent reports it stopped
 //   GET  /v1/nodes                     admin only (tenant token: 403): the JSON under /gpool/nodes/
 //   POST /v1/nodes                     admin (the agent): register or refresh a node {name,
 //                                      cpu_milli, memory_mib, gpus, model, gpu_memory_mib?,
 //                                      simulated?} -> 200, state ready, heartbeat now
-//   POST /v1/nodes/{name}/heartbeat    admin (the agent): renews the lease; 200 {assignments:
-//                                      [{id, epoch, state, tenant, spec, bindings on this node}],
-//                                      was_lost}; unknown node 404
+//   POST /v1/nodes/{name}/heartbeat    admin (the agent): renews the lease (in memory, see
+//                                      node_liveness.h); 200 {assignments: [{id, epoch, state,
+//                                      tenant, spec, bindings on this node}], stop: [{id, epoch}]
+//                                      (finished workloads releasing slices here: stop them and
+//                                      report "stopped"), was_lost}; unknown node 404
 //   POST /v1/workloads/{id}/status     admin (the agent): {state: running|succeeded|failed, epoch,
 //                                      exit_code?, message?}; 409 when the epoch is stale or the
 //                                      workload is no longer assigned/running (cancelled, moved):
-//                                      the agent must stop it
+//                                      the agent must stop it. {state: stopped, epoch}: the
+//                                      process of a releasing workload is gone (slices freed)
 //
 // Submission rules: a tenant token submits for its own tenant (`tenant` absent => its own, another
 // name => 403); an admin names an existing tenant, or gets tenant "default" when it exists (the
@@ -61,8 +66,9 @@
 // putting the counter and the workload together; lost races are retried up to kMaxTxnAttempts
 // times, then 503 unavailable. Cancelling: ModRevisionIs(workload, seen), retried likewise.
 //
-// Thread safety: Handle() and Bootstrap() may be called concurrently from any threads (the handler
-// holds no mutable state; the store serialises). Handle() never throws.
+// Thread safety: Handle() and Bootstrap() may be called concurrently from any threads (the store
+// serialises; the handler's only state, the liveness table and the workload index, are
+// thread-safe caches). Handle() never throws.
 #pragma once
 
 #include <cstddef>
@@ -71,7 +77,9 @@
 #include <string>
 
 #include "controller/clock.h"
+#include "controller/node_liveness.h"
 #include "controller/token_source.h"
+#include "controller/workload_index.h"
 #include "core/status.h"
 #include "store/kv_store.h"
 
@@ -106,10 +114,17 @@ class ApiHandler {
 
   HttpResponse Handle(const HttpRequest& request);
 
+  // Shared with the reconcile loop (both thread-safe): the agents' beats, and the index of
+  // unfinished workloads that heartbeats read.
+  NodeLiveness& liveness() { return liveness_; }
+  WorkloadIndex& index() { return index_; }
+
  private:
   store::KvStore& store_;
   Clock& clock_;
   TokenSource& tokens_;
+  NodeLiveness liveness_;
+  WorkloadIndex index_;
 };
 
 }  // namespace gpool::controller

@@ -7,6 +7,8 @@
 #include <vector>
 
 #include "controller/job_spec.h"
+#include "controller/node_liveness.h"
+#include "controller/workload_index.h"
 #include "controller/state_keys.h"
 #include "core/cluster.h"
 #include "core/gpu_model.h"
@@ -21,11 +23,6 @@ struct NodeEntry {
   json record;
   core::Node node;
   int index = -1;  // in the ClusterState, when ready
-};
-
-struct WorkloadEntry {
-  store::KeyValue kv;
-  json record;
 };
 
 Result<std::vector<store::KeyValue>> ReadPrefix(store::KvStore& s, std::string_view prefix) {
@@ -108,16 +105,57 @@ core::Workload ToWorkload(const JobSpec& spec, core::WorkloadId id, int member) 
   return w;
 }
 
+// A tenant's cap on GPU use: guaranteed + borrow, in milli-GPU; 0 means no cap.
+std::map<std::string, core::Milli> TenantCaps(store::KvStore& store, int* malformed) {
+  std::map<std::string, core::Milli> caps;
+  auto kvs = ReadPrefix(store, kTenantsPrefix);
+  if (!kvs.ok()) return caps;
+  for (const store::KeyValue& kv : *kvs) {
+    const json t = json::parse(kv.value, nullptr, false);
+    if (t.is_discarded() || !t.is_object() || !t.contains("name")) {
+      ++*malformed;
+      continue;
+    }
+    const core::Milli cap =
+        (t.value("guaranteed_gpus", core::Milli{0}) + t.value("borrow_gpus", core::Milli{0})) *
+        core::kWholeGpuMilli;
+    caps[t["name"].get<std::string>()] = cap;
+  }
+  return caps;
+}
+
+core::Milli BindingsMilli(const json& bindings) {
+  core::Milli sum = 0;
+  for (const json& b : bindings) {
+    for (const json& s : b.value("slices", json::array())) sum += s.value("milli", core::Milli{0});
+  }
+  return sum;
+}
+
+// One transaction that compares the workload's revision: the new revision, or 0 when it lost
+// a race.
+Result<store::Revision> Rewrite(store::KvStore& store, const IndexedWorkload& w,
+                                const json& record) {
+  store::TxnRequest txn;
+  txn.compare.push_back(store::ModRevisionIs(w.key, w.mod_revision));
+  txn.success.push_back(store::PutOp(w.key, record.dump()));
+  auto r = store.Txn(txn);
+  if (!r.ok()) return r.status();
+  return r->succeeded ? r->revision : store::Revision{0};
+}
+
 }  // namespace
 
 Result<ReconcileReport> ReconcileOnce(store::KvStore& store, double now_s,
-                                      const ReconcileConfig& config) {
+                                      const ReconcileConfig& config, WorkloadIndex* index,
+                                      NodeLiveness* liveness) {
   ReconcileReport report;
-  // 1. Nodes, and liveness.
+  WorkloadIndex local_index;
+  if (index == nullptr) index = &local_index;
+  // 1. Nodes, and liveness: the later of the record's heartbeat and the controller's own table.
   auto node_kvs = ReadPrefix(store, kNodesPrefix);
   if (!node_kvs.ok()) return node_kvs.status();
   std::vector<NodeEntry> nodes;
-  std::vector<std::string> lost_now;
   for (store::KeyValue& kv : *node_kvs) {
     NodeEntry e;
     e.record = json::parse(kv.value, nullptr, false);
@@ -127,20 +165,19 @@ Result<ReconcileReport> ReconcileOnce(store::KvStore& store, double now_s,
     }
     e.kv = std::move(kv);
     const std::string state = e.record.value("state", std::string("ready"));
-    if (state == "ready" && now_s - e.record.value("last_heartbeat", 0.0) > config.node_timeout_s) {
+    double last = e.record.value("last_heartbeat", 0.0);
+    if (liveness != nullptr) last = std::max(last, liveness->LastSeen(e.node.name, now_s));
+    if (state == "ready" && now_s - last > config.node_timeout_s) {
       json lost = e.record;
       lost["state"] = "lost";
       lost["lost_at"] = now_s;
+      lost["last_heartbeat"] = last;
       store::TxnRequest txn;
       txn.compare.push_back(store::ModRevisionIs(e.kv.key, e.kv.mod_revision));
       txn.success.push_back(store::PutOp(e.kv.key, lost.dump()));
       auto r = store.Txn(txn);
       if (!r.ok()) return r.status();
-      if (r->succeeded) {
-        ++report.nodes_lost_now;
-        lost_now.push_back(e.node.name);
-        e.record = lost;
-      }
+      if (r->succeeded) ++report.nodes_lost_now;
       continue;  // lost (or changed meanwhile: next pass)
     }
     if (state != "ready") continue;
@@ -157,96 +194,122 @@ Result<ReconcileReport> ReconcileOnce(store::KvStore& store, double now_s,
   }
   report.nodes_ready = static_cast<int>(cluster_nodes.size());
   core::ClusterState cluster(cluster_nodes);
+  const std::map<std::string, core::Milli> caps = TenantCaps(store, &report.malformed);
 
-  // 2. Workloads: bindings in force, requeues from lost nodes, and the pending queue.
-  auto wl_kvs = ReadPrefix(store, kWorkloadsPrefix);
-  if (!wl_kvs.ok()) return wl_kvs.status();
-  struct Pending {
-    WorkloadEntry entry;
-    JobSpec spec;
-    std::int64_t id;
-  };
-  std::vector<Pending> pending;
-  for (store::KeyValue& kv : *wl_kvs) {
-    WorkloadEntry e{std::move(kv), json()};
-    e.record = json::parse(e.kv.value, nullptr, false);
-    if (e.record.is_discarded() || !e.record.is_object()) {
-      ++report.malformed;
-      continue;
-    }
-    const std::string state = e.record.value("state", std::string());
-    if (state == "assigned" || state == "running") {
-      bool on_ready_node = true;
-      std::vector<core::Binding> held;
-      for (const json& b : e.record.value("bindings", json::array())) {
-        const auto it = node_index.find(b.value("node", std::string()));
-        if (it == node_index.end()) {
-          on_ready_node = false;
-          break;
-        }
-        core::Binding binding;
-        binding.workload = e.record.value("id", std::int64_t{0});
-        binding.node = it->second;
-        binding.cpu_milli = b.value("cpu_milli", core::Milli{0});
-        binding.memory_mib = b.value("memory_mib", core::MiB{0});
-        for (const json& s : b.value("slices", json::array())) {
-          core::Slice slice;
-          if (ParseSlice(s, &slice)) binding.slices.push_back(slice);
-        }
-        held.push_back(std::move(binding));
-      }
-      if (on_ready_node) {
-        for (const core::Binding& b : held) {
-          // A binding that no longer fits is a broken invariant of an earlier pass or a node
-          // that shrank; it is left in place and counted, never double-booked.
-          if (!cluster.Bind(b).ok()) ++report.malformed;
-        }
+  // 2. Workloads: bindings in force (running, assigned, and finished ones whose processes are
+  //    still being stopped), requeues from lost nodes, run-time limits, and the pending queue.
+  if (Status s = index->Sync(store); !s.ok()) return s;
+  report.malformed += index->malformed();
+  std::map<std::string, core::Milli> usage;  // tenant -> GPU milli held
+  std::vector<std::shared_ptr<const IndexedWorkload>> pending;
+  for (const auto& w : index->Active()) {
+    const json& record = w->record;
+    const bool releasing = record.value("releasing", false);
+    if (w->state == "pending") {
+      if (!w->spec) {
+        ++report.malformed;
         continue;
       }
-      // Its node is gone: back to the queue (the agent there fences itself).
-      json requeued = e.record;
-      requeued["state"] = "pending";
-      requeued.erase("bindings");
-      requeued["attempts"] = e.record.value("attempts", 0) + 1;
-      requeued["updated_at"] = now_s;
-      store::TxnRequest txn;
-      txn.compare.push_back(store::ModRevisionIs(e.kv.key, e.kv.mod_revision));
-      txn.success.push_back(store::PutOp(e.kv.key, requeued.dump()));
-      auto r = store.Txn(txn);
-      if (!r.ok()) return r.status();
-      if (!r->succeeded) continue;
-      ++report.requeued;
-      e.record = requeued;
-      e.kv.mod_revision = r->revision;
-      e.kv.value = requeued.dump();
-    } else if (state != "pending") {
+      pending.push_back(w);
       continue;
     }
-    auto spec = ParseJobSpec(e.record.value("spec", json()));
-    if (!spec.ok()) {
-      ++report.malformed;
+    bool on_ready_node = true;
+    std::vector<core::Binding> held;
+    for (const json& b : record.value("bindings", json::array())) {
+      const auto it = node_index.find(b.value("node", std::string()));
+      if (it == node_index.end()) {
+        on_ready_node = false;
+        break;
+      }
+      core::Binding binding;
+      binding.workload = w->id;
+      binding.node = it->second;
+      binding.cpu_milli = b.value("cpu_milli", core::Milli{0});
+      binding.memory_mib = b.value("memory_mib", core::MiB{0});
+      for (const json& s : b.value("slices", json::array())) {
+        core::Slice slice;
+        if (ParseSlice(s, &slice)) binding.slices.push_back(slice);
+      }
+      held.push_back(std::move(binding));
+    }
+    if (!on_ready_node) {
+      json next = record;
+      next["updated_at"] = now_s;
+      if (releasing) {
+        // Its node is gone, and its agent fences itself: nothing left to wait for.
+        next.erase("releasing");
+      } else {
+        // Back to the queue, to run elsewhere (the agent there fences itself).
+        next["state"] = "pending";
+        next.erase("bindings");
+        next["attempts"] = record.value("attempts", 0) + 1;
+      }
+      auto rev = Rewrite(store, *w, next);
+      if (!rev.ok()) return rev.status();
+      if (*rev != 0 && !releasing) {
+        ++report.requeued;
+        if (w->spec) {  // queued again in this very pass
+          auto requeued = std::make_shared<IndexedWorkload>(*w);
+          requeued->mod_revision = *rev;
+          requeued->state = "pending";
+          requeued->nodes.clear();
+          requeued->record = std::move(next);
+          pending.push_back(std::move(requeued));
+        }
+      }
       continue;
     }
-    const std::int64_t id = e.record.value("id", std::int64_t{0});
-    pending.push_back({std::move(e), std::move(*spec), id});
+    for (const core::Binding& b : held) {
+      // A binding that no longer fits is a broken invariant of an earlier pass or a node that
+      // shrank; it is left in place and counted, never double-booked.
+      if (!cluster.Bind(b).ok()) ++report.malformed;
+    }
+    if (!releasing) usage[record.value("tenant", std::string())] += BindingsMilli(record["bindings"]);
+    // The run-time limit: a running workload past its max_runtime fails; its slices stay booked
+    // until its agent has stopped it.
+    const double started = record.value("started_at", 0.0);
+    if (w->state == "running" && w->spec && w->spec->max_runtime_s > 0 && started > 0 &&
+        now_s - started > static_cast<double>(w->spec->max_runtime_s)) {
+      json next = record;
+      next["state"] = "failed";
+      next["releasing"] = true;
+      next["message"] = "exceeded its max_runtime of " + std::to_string(w->spec->max_runtime_s) +
+                        " s; stopped";
+      next["updated_at"] = now_s;
+      next["finished_at"] = now_s;
+      auto rev = Rewrite(store, *w, next);
+      if (!rev.ok()) return rev.status();
+      if (*rev != 0) ++report.timed_out;
+    }
   }
   report.pending = static_cast<int>(pending.size());
-  std::stable_sort(pending.begin(), pending.end(), [](const Pending& a, const Pending& b) {
-    return std::make_tuple(a.spec.priority, a.entry.record.value("submitted_at", 0.0), a.id) <
-           std::make_tuple(b.spec.priority, b.entry.record.value("submitted_at", 0.0), b.id);
+  std::stable_sort(pending.begin(), pending.end(), [](const auto& a, const auto& b) {
+    return std::make_tuple(a->spec->priority, a->record.value("submitted_at", 0.0), a->id) <
+           std::make_tuple(b->spec->priority, b->record.value("submitted_at", 0.0), b->id);
   });
 
-  // 3. Decide, then commit each workload's binds (all of a gang's members together).
+  // 3. Tenant caps, then decide, then commit each workload's binds (a gang's members together).
   std::vector<core::Workload> queue;
   std::map<core::WorkloadId, std::size_t> owner;  // scheduler workload id -> pending index
   for (std::size_t i = 0; i < pending.size(); ++i) {
-    const Pending& p = pending[i];
-    for (int m = 0; m < p.spec.gang_size; ++m) {
+    const IndexedWorkload& p = *pending[i];
+    const JobSpec& spec = *p.spec;
+    const auto cap = caps.find(spec.tenant);
+    const core::Milli demand = spec.gpu.NeedsGpu() ? spec.gpu.TotalMilli() * spec.gang_size : 0;
+    if (cap != caps.end() && cap->second > 0 && demand > 0) {
+      core::Milli& used = usage[spec.tenant];
+      if (used + demand > cap->second) {
+        ++report.held_by_quota;
+        continue;
+      }
+      used += demand;  // counted whether or not it is placed: the cap is never overshot
+    }
+    for (int m = 0; m < spec.gang_size; ++m) {
       // Gang members get ids (workload id << 10) + member; a plain workload keeps id << 10.
       const auto wid =
           (static_cast<core::WorkloadId>(p.id) << 10) + static_cast<core::WorkloadId>(m);
-      core::Workload w = ToWorkload(p.spec, wid, m);
-      if (p.spec.gang_size > 1) w.gang = static_cast<std::uint64_t>(p.id);
+      core::Workload w = ToWorkload(spec, wid, m);
+      if (spec.gang_size > 1) w.gang = static_cast<std::uint64_t>(p.id);
       owner[wid] = i;
       queue.push_back(std::move(w));
     }
@@ -254,6 +317,7 @@ Result<ReconcileReport> ReconcileOnce(store::KvStore& store, double now_s,
   if (!queue.empty() && cluster.size() > 0) {
     sched::Config sc;
     sc.policy = config.policy;
+    sc.max_scored_nodes = config.max_scored_nodes;
     auto scheduler = sched::Scheduler::Create(sc);
     if (!scheduler.ok()) return scheduler.status();
     const sched::Snapshot snapshot{&cluster, queue, {}, static_cast<std::uint64_t>(now_s)};
@@ -263,24 +327,22 @@ Result<ReconcileReport> ReconcileOnce(store::KvStore& store, double now_s,
       if (a.kind == sched::ActionKind::kBind) by_workload[owner.at(a.workload)].push_back(&a);
     }
     for (const auto& [i, binds] : by_workload) {
-      Pending& p = pending[i];
-      json assigned = p.entry.record;
+      const IndexedWorkload& p = *pending[i];
+      json assigned = p.record;
       json bindings = json::array();
       for (const sched::Action* a : binds) {
         bindings.push_back(BindingJson(a->to, cluster.node(a->to.node).name));
       }
       assigned["state"] = "assigned";
       assigned["bindings"] = bindings;
-      assigned["epoch"] = p.entry.record.value("epoch", 0) + 1;
+      assigned["epoch"] = p.record.value("epoch", 0) + 1;
       assigned["assigned_at"] = now_s;
       assigned["updated_at"] = now_s;
-      store::TxnRequest txn;
-      txn.compare.push_back(store::ModRevisionIs(p.entry.kv.key, p.entry.kv.mod_revision));
-      txn.success.push_back(store::PutOp(p.entry.kv.key, assigned.dump()));
-      auto r = store.Txn(txn);
-      if (!r.ok()) return r.status();
-      if (r->succeeded) {
+      auto rev = Rewrite(store, p, assigned);
+      if (!rev.ok()) return rev.status();
+      if (*rev != 0) {
         ++report.bound;
+        report.queue_wait_s.push_back(now_s - p.record.value("submitted_at", now_s));
       } else {
         ++report.conflicts;
       }

@@ -23,9 +23,9 @@ class FakeControlPlane : public ControlPlane {
     registered.push_back(node.name);
     return Status();
   }
-  Result<std::vector<Assignment>> Heartbeat(const std::string&) override {
+  Result<HeartbeatReply> Heartbeat(const std::string&) override {
     if (!reachable) return Status::Unavailable("link down");
-    return assignments;
+    return HeartbeatReply{assignments, stop};
   }
   Status Report(std::int64_t id, int epoch, const std::string& state, int exit_code,
                 const std::string&) override {
@@ -36,6 +36,7 @@ class FakeControlPlane : public ControlPlane {
   }
   bool reachable = true;
   std::vector<Assignment> assignments;
+  std::vector<StopOrder> stop;
   std::set<std::int64_t> cancelled;
   std::vector<std::string> registered;
   std::vector<std::string> reports;
@@ -145,6 +146,20 @@ TEST_F(AgentTest, StopsWorkNoLongerAssignedAndFencesWithoutHeartbeats) {
   EXPECT_EQ(lines, (std::vector<std::string>{"start 1 0. ", "start 2 0. ",
                                              "end 1 1. stopped: no longer assigned here",
                                              "end 2 32 fenced"}));
+}
+
+TEST_F(AgentTest, AStopOrderStopsTheProcessThenConfirms) {
+  control_.assignments = {Job(3, "sleep 30")};
+  agent_->Tick(0);
+  ASSERT_EQ(agent_->running(), 1u);
+  // Cancelled: gone from the assignments, and a stop order for it (and one for a workload this
+  // agent never started, which it confirms at once).
+  control_.assignments.clear();
+  control_.stop = {{3, 1}, {9, 4}};
+  agent_->Tick(1);
+  EXPECT_EQ(agent_->running(), 0u);
+  EXPECT_EQ(control_.reports,
+            (std::vector<std::string>{"3@1:running:0", "3@1:stopped:0", "9@4:stopped:0"}));
 }
 
 TEST_F(AgentTest, ANewEpochRestartsTheWorkload) {

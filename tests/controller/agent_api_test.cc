@@ -94,7 +94,7 @@ TEST_F(AgentApi, HeartbeatCarriesAssignmentsAndStatusIsFencedByEpoch) {
   auto hb = Call("POST", "/v1/nodes/n1/heartbeat", admin_);
   ASSERT_EQ(hb.status, 200) << hb.body;
   EXPECT_EQ(json::parse(hb.body)["assignments"].size(), 0u);
-  ASSERT_TRUE(ReconcileOnce(*store_, clock_.NowSeconds(), {}).ok());
+  ASSERT_TRUE(ReconcileOnce(*store_, clock_.NowSeconds(), {}, &handler_.index(), &handler_.liveness()).ok());
   hb = Call("POST", "/v1/nodes/n1/heartbeat", admin_);
   const json assignments = json::parse(hb.body)["assignments"];
   ASSERT_EQ(assignments.size(), 1u) << hb.body;
@@ -125,12 +125,48 @@ TEST_F(AgentApi, ACancelledAssignmentTellsTheAgentToStop) {
   ASSERT_EQ(Call("POST", "/v1/nodes", admin_, Node("n1", 1)).status, 200);
   auto sub = Call("POST", "/v1/workloads", tenant_, json{{"name", "a"}, {"command", "true"}});
   const int id = json::parse(sub.body)["id"];
-  ASSERT_TRUE(ReconcileOnce(*store_, clock_.NowSeconds(), {}).ok());
+  ASSERT_TRUE(ReconcileOnce(*store_, clock_.NowSeconds(), {}, &handler_.index(), &handler_.liveness()).ok());
   EXPECT_EQ(Call("POST", "/v1/workloads/" + std::to_string(id) + "/cancel", tenant_).status, 200);
   auto r = Call("POST", "/v1/workloads/" + std::to_string(id) + "/status", admin_,
                 json{{"state", "running"}, {"epoch", 1}});
   EXPECT_EQ(r.status, 409);
   EXPECT_NE(r.body.find("cancelled; stop it"), std::string::npos) << r.body;
+}
+
+TEST_F(AgentApi, ACancelledRunningWorkloadIsReleasedWhenItsAgentConfirmsTheStop) {
+  ASSERT_EQ(Call("POST", "/v1/nodes", admin_, Node("n1", 1)).status, 200);
+  auto sub = Call("POST", "/v1/workloads", tenant_,
+                  json{{"name", "a"}, {"command", "sleep 60"}, {"resources", {{"gpus", 1}}}});
+  const std::string id = std::to_string(json::parse(sub.body)["id"].get<int>());
+  ASSERT_TRUE(
+      ReconcileOnce(*store_, clock_.NowSeconds(), {}, &handler_.index(), &handler_.liveness())
+          .ok());
+  ASSERT_EQ(Call("POST", "/v1/workloads/" + id + "/status", admin_,
+                 json{{"state", "running"}, {"epoch", 1}})
+                .status,
+            200);
+  ASSERT_EQ(Call("POST", "/v1/workloads/" + id + "/cancel", tenant_).status, 200);
+  // The heartbeat no longer assigns it, and orders it stopped.
+  json hb = json::parse(Call("POST", "/v1/nodes/n1/heartbeat", admin_).body);
+  EXPECT_EQ(hb["assignments"].size(), 0u);
+  ASSERT_EQ(hb["stop"].size(), 1u) << hb.dump();
+  EXPECT_EQ(hb["stop"][0]["epoch"], 1);
+  json record = json::parse(Call("GET", "/v1/workloads/" + id, tenant_).body);
+  EXPECT_TRUE(record["releasing"].get<bool>());
+  // A stale epoch cannot release it; the right one does, once.
+  EXPECT_EQ(Call("POST", "/v1/workloads/" + id + "/status", admin_,
+                 json{{"state", "stopped"}, {"epoch", 0}})
+                .status,
+            409);
+  EXPECT_EQ(Call("POST", "/v1/workloads/" + id + "/status", admin_,
+                 json{{"state", "stopped"}, {"epoch", 1}})
+                .status,
+            200);
+  record = json::parse(Call("GET", "/v1/workloads/" + id, tenant_).body);
+  EXPECT_FALSE(record.contains("releasing"));
+  EXPECT_EQ(record["state"], "cancelled");
+  hb = json::parse(Call("POST", "/v1/nodes/n1/heartbeat", admin_).body);
+  EXPECT_EQ(hb["stop"].size(), 0u);
 }
 
 TEST_F(AgentApi, ALostNodeThatComesBackIsReadyAgainAndItsWorkWasMoved) {
@@ -139,7 +175,7 @@ TEST_F(AgentApi, ALostNodeThatComesBackIsReadyAgainAndItsWorkWasMoved) {
   auto sub = Call("POST", "/v1/workloads", tenant_,
                   json{{"name", "a"}, {"command", "true"}, {"resources", {{"gpus", 1}}}});
   const int id = json::parse(sub.body)["id"];
-  ASSERT_TRUE(ReconcileOnce(*store_, clock_.NowSeconds(), {}).ok());
+  ASSERT_TRUE(ReconcileOnce(*store_, clock_.NowSeconds(), {}, &handler_.index(), &handler_.liveness()).ok());
   const json first =
       json::parse(store_->Get("/gpool/workloads/" + std::string(19, '0') + "1")->value);
   const std::string node = first["bindings"][0]["node"];
@@ -147,7 +183,7 @@ TEST_F(AgentApi, ALostNodeThatComesBackIsReadyAgainAndItsWorkWasMoved) {
   // 60 s later only `other` has heartbeaten: `node` is lost, the job moves with epoch 2.
   clock_.Advance(60);
   ASSERT_EQ(Call("POST", "/v1/nodes/" + other + "/heartbeat", admin_).status, 200);
-  auto pass = ReconcileOnce(*store_, clock_.NowSeconds(), {});
+  auto pass = ReconcileOnce(*store_, clock_.NowSeconds(), {}, &handler_.index(), &handler_.liveness());
   ASSERT_TRUE(pass.ok());
   EXPECT_EQ(pass->nodes_lost_now, 1);
   auto hb = Call("POST", "/v1/nodes/" + other + "/heartbeat", admin_);

@@ -162,5 +162,120 @@ TEST(Reconciler, GangsAndCpuOnlyJobsAndBadRecords) {
   EXPECT_EQ(Get(*s, 5)["state"], "pending");
 }
 
+
+// Gives workload `id` a binding of whole GPU `device` on `node` (as a pass would have).
+void BindWhole(store::KvStore& s, int id, const std::string& node, int device, json extra = {}) {
+  json w = Get(s, id);
+  w["bindings"] = json::array(
+      {{{"node", node},
+        {"cpu_milli", 1000},
+        {"memory_mib", 1024},
+        {"slices", json::array({{{"kind", "whole"}, {"device", device}, {"milli", 1000}}})}}});
+  w["epoch"] = 1;
+  if (extra.is_object()) w.update(extra);
+  ASSERT_TRUE(s.Put(Key(id), w.dump()).ok());
+}
+
+TEST(Reconciler, ACancelledWorkloadsSlicesStayBookedUntilItsAgentConfirms) {
+  // One node of 1 GPU. Job 1 was cancelled while running: `releasing` until the agent reports
+  // the process gone. Job 2 waits for the GPU meanwhile, and gets it once released.
+  auto s = store::NewMemoryStore();
+  PutNode(*s, "n1", 1, 100);
+  PutWorkload(*s, 1, "name: a\ncommand: x\nresources: {gpus: 1}\n", 0, "cancelled");
+  BindWhole(*s, 1, "n1", 0, {{"releasing", true}});
+  PutWorkload(*s, 2, "name: b\ncommand: x\nresources: {gpus: 1}\n", 10);
+  WorkloadIndex index;
+  auto r = ReconcileOnce(*s, 110, {}, &index);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->bound, 0);
+  EXPECT_EQ(Get(*s, 2)["state"], "pending");
+  json released = Get(*s, 1);
+  released.erase("releasing");
+  ASSERT_TRUE(s->Put(Key(1), released.dump()).ok());
+  r = ReconcileOnce(*s, 111, {}, &index);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->bound, 1);
+  EXPECT_EQ(Get(*s, 2)["state"], "assigned");
+}
+
+TEST(Reconciler, AWorkloadPastItsMaxRuntimeFailsAndReleases) {
+  // Job 1 started at 30 with max_runtime 60: still fine at 90, failed at 91 (91 - 30 > 60).
+  auto s = store::NewMemoryStore();
+  PutNode(*s, "n1", 1, 100);
+  PutWorkload(*s, 1, "name: a\ncommand: x\nmax_runtime: 60\nresources: {gpus: 1}\n", 0,
+              "running");
+  BindWhole(*s, 1, "n1", 0, {{"started_at", 30.0}});
+  WorkloadIndex index;
+  auto r = ReconcileOnce(*s, 90, {}, &index);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->timed_out, 0);
+  r = ReconcileOnce(*s, 91, {}, &index);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->timed_out, 1);
+  const json w = Get(*s, 1);
+  EXPECT_EQ(w["state"], "failed");
+  EXPECT_TRUE(w["releasing"].get<bool>());
+  EXPECT_NE(w["message"].get<std::string>().find("max_runtime of 60 s"), std::string::npos);
+}
+
+TEST(Reconciler, ATenantsCapHoldsBackWhatWouldGoOverIt) {
+  // Tenant t: guaranteed 1 + borrow 1 = a cap of 2 GPUs. One node of 4 GPUs, four 1-GPU jobs
+  // and one 0.5-GPU share: jobs 1 and 2 bind (2 GPUs), 3 and 4 are held (3 > 2), and the share
+  // too (2 + 0.5 > 2), though the node has room. A tenant with no cap (0 + 0) is not held.
+  auto s = store::NewMemoryStore();
+  PutNode(*s, "n1", 4, 100);
+  ASSERT_TRUE(
+      s->Put("/gpool/tenants/t", json{{"name", "t"}, {"guaranteed_gpus", 1}, {"borrow_gpus", 1}}
+                                     .dump())
+          .ok());
+  const std::string one = "name: a\ncommand: x\nresources: {gpus: 1}\n";
+  for (int id = 1; id <= 4; ++id) PutWorkload(*s, id, one, id);
+  PutWorkload(*s, 5, "name: s\ncommand: x\nresources: {gpus: {share: {compute: 0.5}}}\n", 5);
+  auto r = ReconcileOnce(*s, 110, {});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->bound, 2);
+  EXPECT_EQ(r->held_by_quota, 3);
+  EXPECT_EQ(Get(*s, 3)["state"], "pending");
+  ASSERT_TRUE(
+      s->Put("/gpool/tenants/t", json{{"name", "t"}, {"guaranteed_gpus", 0}, {"borrow_gpus", 0}}
+                                     .dump())
+          .ok());
+  r = ReconcileOnce(*s, 111, {});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->bound, 2);  // jobs 3 and 4 take the last two GPUs: the node is full
+  EXPECT_EQ(r->held_by_quota, 0);
+  EXPECT_EQ(Get(*s, 5)["state"], "pending");
+}
+
+TEST(WorkloadIndex, FollowsTheStoreAndReloadsAfterCompaction) {
+  auto s = store::NewMemoryStore();
+  PutWorkload(*s, 1, "name: a\ncommand: x\n", 0);
+  PutWorkload(*s, 2, "name: b\ncommand: x\n", 0, "succeeded");
+  WorkloadIndex index;
+  ASSERT_TRUE(index.Sync(*s).ok());
+  ASSERT_EQ(index.Active().size(), 1u);  // finished workloads are not kept
+  EXPECT_EQ(index.Active()[0]->id, 1);
+  ASSERT_TRUE(index.Active()[0]->spec.has_value());
+  // Job 1 is bound to n1: it shows on n1; then it finishes and leaves the index.
+  BindWhole(*s, 1, "n1", 0, {{"state", "running"}});
+  ASSERT_TRUE(index.Sync(*s).ok());
+  ASSERT_EQ(index.OnNode("n1").size(), 1u);
+  EXPECT_EQ(index.OnNode("n1")[0]->mod_revision, s->Get(Key(1))->mod_revision);
+  EXPECT_TRUE(index.OnNode("n2").empty());
+  json done = Get(*s, 1);
+  done["state"] = "succeeded";
+  ASSERT_TRUE(s->Put(Key(1), done.dump()).ok());
+  // Events it has not read are compacted away: it reloads and still sees the truth.
+  PutWorkload(*s, 3, "name: c\ncommand: x\n", 0);
+  ASSERT_TRUE(s->Put(Key(4), "{broken").ok());
+  ASSERT_TRUE(s->Compact(s->CurrentRevision()).ok());
+  ASSERT_TRUE(index.Sync(*s).ok());
+  EXPECT_TRUE(index.OnNode("n1").empty());
+  ASSERT_EQ(index.Active().size(), 1u);
+  EXPECT_EQ(index.Active()[0]->id, 3);
+  EXPECT_EQ(index.malformed(), 1);
+  EXPECT_EQ(index.revision(), s->CurrentRevision());
+}
+
 }  // namespace
 }  // namespace gpool::controller
