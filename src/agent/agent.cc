@@ -3,6 +3,11 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <fstream>
+#include <limits>
 #include <set>
 #include <utility>
 
@@ -10,6 +15,14 @@ namespace gpool::agent {
 namespace {
 
 using nlohmann::json;
+
+constexpr std::int64_t kLogChunk = 256 * 1024;
+constexpr std::int64_t kLogBudgetPerTick = 4 * 1024 * 1024;
+
+std::int64_t FileSize(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 ? static_cast<std::int64_t>(st.st_size) : 0;
+}
 
 std::string SliceText(const json& s) {
   const std::string kind = s.value("kind", std::string("?"));
@@ -81,6 +94,30 @@ void Agent::Journal(const char* event, std::int64_t id, int epoch, double now_s,
 
 Status Agent::Start() { return control_.Register(config_.node); }
 
+bool Agent::ShipLogs(std::int64_t id, Local& local, std::int64_t budget) {
+  for (auto [stream, ship] : {std::pair<const char*, Shipping*>{"stdout", &local.out},
+                              std::pair<const char*, Shipping*>{"stderr", &local.err}}) {
+    std::int64_t sent = 0;
+    while (sent < budget) {
+      const std::int64_t size = FileSize(ship->path);
+      const std::int64_t from = ship->base + ship->shipped;
+      if (size <= from) break;
+      std::ifstream in(ship->path, std::ios::binary);
+      in.seekg(from);
+      std::string data(static_cast<std::size_t>(std::min(kLogChunk, size - from)), '\0');
+      in.read(data.data(), static_cast<std::streamsize>(data.size()));
+      data.resize(static_cast<std::size_t>(in.gcount()));
+      if (data.empty()) break;
+      auto now = control_.AppendLog(id, local.epoch, stream, ship->shipped, data);
+      if (!now.ok()) return false;
+      // Resume where the controller is (after a retry or a controller that lost a tail).
+      ship->shipped = std::clamp<std::int64_t>(*now, 0, size - ship->base);
+      sent += static_cast<std::int64_t>(data.size());
+    }
+  }
+  return true;
+}
+
 void Agent::StopAll(const std::string& why, double now_s) {
   const auto grace = std::chrono::milliseconds(static_cast<long>(config_.stop_grace_s * 1000));
   for (auto& [id, local] : running_) {
@@ -148,6 +185,10 @@ std::vector<std::string> Agent::Tick(double now_s) {
       spec.cpu_milli += b.value("cpu_milli", std::int64_t{0});
       spec.memory_mib += b.value("memory_mib", std::int64_t{0});
     }
+    Shipping out{config_.log_dir + "/" + spec.workload_id + ".out", 0, 0};
+    Shipping err{config_.log_dir + "/" + spec.workload_id + ".err", 0, 0};
+    out.base = FileSize(out.path);
+    err.base = FileSize(err.path);
     auto started = runner_.Start(spec);
     if (!started.ok()) {
       (void)control_.Report(a.id, a.epoch, "failed", -1, started.status().message());
@@ -165,16 +206,19 @@ std::vector<std::string> Agent::Tick(double now_s) {
       Journal("end", a.id, a.epoch, now_s, {{"why", "stopped: cancelled before it ran"}});
       continue;
     }
-    running_.emplace(a.id, Local{a.epoch, std::move(*started)});
+    running_.emplace(a.id, Local{a.epoch, std::move(*started), out, err});
     log.push_back("started " + spec.workload_id);
   }
-  // Report what has finished.
+  // Ship new output; report what has finished (its whole output first, so a finished workload's
+  // logs are complete when its state says so).
   for (auto it = running_.begin(); it != running_.end();) {
     auto done = it->second.process.Poll();
     if (!done.ok() || !done->has_value()) {
+      (void)ShipLogs(it->first, it->second, kLogBudgetPerTick);
       ++it;
       continue;
     }
+    (void)ShipLogs(it->first, it->second, std::numeric_limits<std::int64_t>::max());
     const ExitReport& r = **done;
     const bool ok = r.exited && r.exit_code == 0;
     std::string message;

@@ -62,11 +62,16 @@ class ControlPlane {
   // workload is no longer ours (stop it).
   virtual Status Report(std::int64_t id, int epoch, const std::string& state, int exit_code,
                         const std::string& message) = 0;
+  // Appends `data` to the workload's log `stream` ("stdout" | "stderr") of `epoch` at `offset`;
+  // returns the controller's size of that log after (if it differs from offset + data.size(),
+  // the agent resumes from it). Unavailable when the controller cannot be reached.
+  virtual Result<std::int64_t> AppendLog(std::int64_t id, int epoch, const std::string& stream,
+                                         std::int64_t offset, const std::string& data) = 0;
 };
 
 struct AgentConfig {
   NodeInfo node;
-  std::string log_dir;       // <log_dir>/<id>.out and .err
+  std::string log_dir;       // <log_dir>/<id>.out and .err, shipped to the controller as they grow
   // The agent's own record of what it ran (empty: none). One JSON object per line, appended and
   // flushed as it happens:
   //   {"event":"start","id":N,"epoch":E,"node":NAME,"t":UNIX_S,"slices":[{kind,device,milli,
@@ -102,10 +107,21 @@ class Agent {
   bool fenced() const { return fenced_; }
 
  private:
+  // A local log file and how much of this run's part of it the controller has.
+  struct Shipping {
+    std::string path;
+    std::int64_t base = 0;     // the file's size when this run started (earlier runs' output)
+    std::int64_t shipped = 0;  // bytes after base the controller has
+  };
   struct Local {
     int epoch = 0;
     RunningProcess process;
+    Shipping out;
+    Shipping err;
   };
+  // Ships what the workload's logs have gained, up to `budget` bytes per stream; false when the
+  // controller could not be reached.
+  bool ShipLogs(std::int64_t id, Local& local, std::int64_t budget);
 
   AgentConfig config_;
   ControlPlane& control_;

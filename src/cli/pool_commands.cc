@@ -99,7 +99,8 @@ int RunServer(const ServerArgs& args, const Companion& companion = {}) {
   if (!store.ok()) return Fail(store.status().message(), 1);
   controller::SystemClock clock;
   controller::UrandomTokenSource tokens;
-  controller::ApiHandler handler(**store, clock, tokens);
+  controller::LogStore logs(dir + "/logs");
+  controller::ApiHandler handler(**store, clock, tokens, &logs);
   auto admin = handler.Bootstrap();
   if (!admin.ok()) return Fail(admin.status().message(), 1);
   const std::string token_path = dir + "/admin.token";
@@ -141,8 +142,18 @@ int RunServer(const ServerArgs& args, const Companion& companion = {}) {
     store::Revision seen = -1;
     double last_compaction = clock.NowSeconds();
     while (!stopping.load()) {
+      const auto pass_start = std::chrono::steady_clock::now();
       auto report = controller::ReconcileOnce(**store, clock.NowSeconds(), rc, &handler.index(),
                                               &handler.liveness());
+      const double pass_s =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - pass_start).count();
+      if (report.ok()) {
+        handler.metrics().RecordPass(pass_s, report->bound, report->conflicts,
+                                     report->nodes_lost_now, report->requeued, report->timed_out,
+                                     report->queue_wait_s);
+      } else {
+        handler.metrics().RecordFailedPass(pass_s);
+      }
       if (!report.ok()) {
         std::fprintf(stderr, "gpool server: reconcile: %s\n", report.status().message().c_str());
       } else {
@@ -413,6 +424,155 @@ int RunTenants(const ClientArgs& args) {
   return 0;
 }
 
+// gpool logs ID [-f] [--stderr]: the output of the workload's latest run (or --epoch), from the
+// server; with -f, follows it until the run is over.
+int RunLogs(const ClientArgs& args, const std::string& id, bool follow, bool stderr_stream,
+            int epoch) {
+  auto e = ResolveEndpoint(args);
+  if (!e.ok()) return Fail(e.status().message());
+  std::int64_t offset = 0;
+  const std::string stream = stderr_stream ? "stderr" : "stdout";
+  int shown_epoch = epoch;
+  for (;;) {
+    std::string path = "/v1/workloads/" + id + "/logs?stream=" + stream +
+                       "&offset=" + std::to_string(offset);
+    if (shown_epoch > 0) path += "&epoch=" + std::to_string(shown_epoch);
+    auto r = Call(*e, "GET", path);
+    if (!r.ok()) return Fail(r.status().message(), 1);
+    if (r->status != 200) return ServerError(*r);
+    const json& chunk = r->body;
+    const int chunk_epoch = chunk.value("epoch", 0);
+    if (shown_epoch == 0) shown_epoch = chunk_epoch;
+    const std::string data = chunk.value("data", std::string());
+    std::fwrite(data.data(), 1, data.size(), stdout);
+    std::fflush(stdout);
+    offset += static_cast<std::int64_t>(data.size());
+    if (offset < chunk.value("size", std::int64_t{0})) continue;  // more to read now
+    if (!follow || chunk.value("finished", false)) break;
+    const int current = chunk.value("current_epoch", chunk_epoch);
+    if (current > shown_epoch) {
+      if (epoch != 0) break;  // the run asked for is over: a newer one exists
+      // Following the latest run: the workload runs again (moved or requeued); switch to it.
+      shown_epoch = current;
+      offset = 0;
+      std::fprintf(stderr, "gpool logs: workload %s runs again (epoch %d)\n", id.c_str(), current);
+      continue;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+  return 0;
+}
+
+// gpool top: the pool at a glance — nodes and GPUs (admin), workloads by state, each tenant's
+// use against its quota, and the oldest waiting workloads.
+int RunTop(const ClientArgs& args) {
+  auto e = ResolveEndpoint(args);
+  if (!e.ok()) return Fail(e.status().message());
+  auto wr = Call(*e, "GET", "/v1/workloads");
+  if (!wr.ok()) return Fail(wr.status().message(), 1);
+  if (wr->status != 200) return ServerError(*wr);
+  auto tr = Call(*e, "GET", "/v1/tenants");
+  if (!tr.ok()) return Fail(tr.status().message(), 1);
+  if (tr->status != 200) return ServerError(*tr);
+  auto nr = Call(*e, "GET", "/v1/nodes");  // 403 for a tenant token: no node section
+  if (!nr.ok()) return Fail(nr.status().message(), 1);
+  const json workloads = wr->body.value("workloads", json::array());
+  const json tenants = tr->body.value("tenants", json::array());
+  const bool admin = nr->status == 200;
+  const json nodes = admin ? nr->body.value("nodes", json::array()) : json::array();
+
+  std::map<std::string, int> by_state;
+  std::map<std::string, std::int64_t> tenant_milli;  // GPUs held by running/assigned work
+  std::map<std::string, int> tenant_running, tenant_pending;
+  std::map<std::string, std::int64_t> node_milli;
+  std::vector<const json*> waiting;
+  for (const json& w : workloads) {
+    const std::string state = w.value("state", std::string());
+    const std::string tenant = w.value("tenant", std::string());
+    ++by_state[state];
+    if (state == "pending") {
+      ++tenant_pending[tenant];
+      waiting.push_back(&w);
+    }
+    const bool holds = state == "assigned" || state == "running" || w.value("releasing", false);
+    if (!holds) continue;
+    if (state == "assigned" || state == "running") ++tenant_running[tenant];
+    for (const json& b : w.value("bindings", json::array())) {
+      std::int64_t milli = 0;
+      for (const json& sl : b.value("slices", json::array())) milli += sl.value("milli", 0);
+      node_milli[b.value("node", std::string())] += milli;
+      if (state == "assigned" || state == "running") tenant_milli[tenant] += milli;
+    }
+  }
+  std::sort(waiting.begin(), waiting.end(), [](const json* a, const json* b) {
+    return a->value("submitted_at", 0.0) < b->value("submitted_at", 0.0);
+  });
+  std::int64_t gpus = 0, used = 0;
+  int ready = 0, lost = 0;
+  bool simulated = false;
+  std::map<std::string, std::pair<std::int64_t, std::int64_t>> by_model;  // model -> total, used
+  for (const json& n : nodes) {
+    const bool up = n.value("state", std::string()) == "ready";
+    (up ? ready : lost)++;
+    simulated = simulated || n.value("simulated", false);
+    if (!up) continue;
+    const std::int64_t g = n.value("gpus", 0);
+    const std::int64_t u = node_milli[n.value("name", std::string())];
+    gpus += g;
+    used += u;
+    auto& m = by_model[n.value("model", std::string("-"))];
+    m.first += g;
+    m.second += u;
+  }
+  if (args.output == "json") {
+    json out = {{"workloads", by_state}, {"tenants", json::array()}};
+    if (admin) {
+      out["nodes"] = {{"ready", ready}, {"lost", lost}, {"simulated", simulated}};
+      out["gpus"] = {{"total", gpus}, {"allocated", static_cast<double>(used) / 1000}};
+    }
+    for (const json& t : tenants) {
+      const std::string name = t.value("name", std::string());
+      out["tenants"].push_back({{"name", name},
+                                {"guaranteed_gpus", t.value("guaranteed_gpus", 0)},
+                                {"borrow_gpus", t.value("borrow_gpus", 0)},
+                                {"gpus_in_use", static_cast<double>(tenant_milli[name]) / 1000},
+                                {"running", tenant_running[name]},
+                                {"pending", tenant_pending[name]}});
+    }
+    std::printf("%s\n", out.dump(2).c_str());
+    return 0;
+  }
+  if (admin) {
+    std::printf("NODES   %d ready, %d lost%s\n", ready, lost,
+                simulated ? "   (SIMULATED devices on some nodes: no real GPU behind them)" : "");
+    std::printf("GPUS    %.1f of %lld allocated (%.0f%%)\n", used / 1000.0,
+                static_cast<long long>(gpus), gpus > 0 ? 100.0 * used / (1000.0 * gpus) : 0.0);
+    for (const auto& [model, tu] : by_model) {
+      std::printf("        %-12s %6.1f / %lld\n", model.c_str(), tu.second / 1000.0,
+                  static_cast<long long>(tu.first));
+    }
+  }
+  std::printf("JOBS   ");
+  for (const char* st : {"pending", "assigned", "running", "succeeded", "failed", "cancelled"}) {
+    std::printf(" %s %d ", st, by_state[st]);
+  }
+  std::printf("\n\n%-16s %11s %7s %10s %8s %8s\n", "TENANT", "GUARANTEED", "BORROW", "GPUS USED",
+              "RUNNING", "PENDING");
+  for (const json& t : tenants) {
+    const std::string name = t.value("name", std::string());
+    std::printf("%-16s %11d %7d %10.1f %8d %8d\n", name.c_str(), t.value("guaranteed_gpus", 0),
+                t.value("borrow_gpus", 0), tenant_milli[name] / 1000.0, tenant_running[name],
+                tenant_pending[name]);
+  }
+  if (!waiting.empty()) {
+    std::printf("\nOLDEST WAITING\n");
+    json shown = json::array();
+    for (std::size_t i = 0; i < waiting.size() && i < 5; ++i) shown.push_back(*waiting[i]);
+    PrintWorkloads(shown);
+  }
+  return 0;
+}
+
 int RunTenantCreate(const ClientArgs& args, const std::string& name, int guaranteed, int borrow) {
   auto e = ResolveEndpoint(args);
   if (!e.ok()) return Fail(e.status().message());
@@ -493,6 +653,18 @@ class HttpControlPlane final : public agent::ControlPlane {
     if (r->status == 409) return Status::Conflict(r->body);
     if (r->status != 200) return Status::Unavailable("report: " + r->body);
     return Status();
+  }
+  Result<std::int64_t> AppendLog(std::int64_t id, int epoch, const std::string& stream,
+                                 std::int64_t offset, const std::string& data) override {
+    const std::string path = "/v1/workloads/" + std::to_string(id) + "/logs?stream=" + stream +
+                             "&epoch=" + std::to_string(epoch) +
+                             "&offset=" + std::to_string(offset);
+    auto r = client_.Post(path, headers_, data, "application/octet-stream");
+    if (!r) return Status::Unavailable("logs: " + httplib::to_string(r.error()));
+    if (r->status != 200 && r->status != 409) return Status::Unavailable("logs: " + r->body);
+    const json doc = json::parse(r->body, nullptr, false);
+    if (doc.is_discarded() || !doc.contains("size")) return Status::Unavailable("logs: " + r->body);
+    return doc["size"].get<std::int64_t>();
   }
 
  private:
@@ -705,6 +877,25 @@ void AddPoolCommands(CLI::App& app, int* exit_code) {
   cancel->add_option("id", *id, "workload id")->required();
   AddClientOptions(cancel, client.get());
   cancel->callback([client, id, exit_code] { *exit_code = RunCancel(*client, *id); });
+
+  auto follow = std::make_shared<bool>(false);
+  auto err_stream = std::make_shared<bool>(false);
+  auto epoch = std::make_shared<int>(0);
+  CLI::App* logs = app.add_subcommand("logs", "Print a workload's output (its latest run)");
+  logs->add_option("id", *id, "workload id")->required();
+  logs->add_flag("-f,--follow", *follow, "keep printing new output until the run is over");
+  logs->add_flag("--stderr", *err_stream, "standard error instead of standard output");
+  logs->add_option("--epoch", *epoch, "an earlier run (1 = the first); default: the latest")
+      ->check(CLI::Range(1, 1 << 30));
+  AddClientOptions(logs, client.get());
+  logs->callback([client, id, follow, err_stream, epoch, exit_code] {
+    *exit_code = RunLogs(*client, *id, *follow, *err_stream, *epoch);
+  });
+
+  CLI::App* top = app.add_subcommand(
+      "top", "The pool at a glance: nodes, GPUs in use, jobs by state, tenants against quotas");
+  AddClientOptions(top, client.get());
+  top->callback([client, exit_code] { *exit_code = RunTop(*client); });
 
   CLI::App* nodes = app.add_subcommand("nodes", "List nodes, their GPUs and liveness (admin)");
   AddClientOptions(nodes, client.get());

@@ -31,6 +31,8 @@ struct Context {
   TokenSource& tokens;
   NodeLiveness& liveness;
   WorkloadIndex& index;
+  LogStore* logs;  // null: this server keeps no logs
+  ControllerMetrics& metrics;
 };
 
 // Who is calling: the admin, or one tenant.
@@ -504,6 +506,13 @@ HttpResponse ListNodes(Context& ctx, const Caller& caller) {
   for (const auto& kv : rr->kvs) {
     auto record = ParseRecord(kv);
     if (!record.ok()) return FromStatus(record.status());
+    // Beats of ready nodes live in memory (node_liveness.h); show the latest.
+    if (record->value("state", "") == "ready" && record->contains("name")) {
+      (*record)["last_heartbeat"] =
+          std::max(record->value("last_heartbeat", 0.0),
+                   ctx.liveness.LastSeen((*record)["name"].get<std::string>(),
+                                         ctx.clock.NowSeconds()));
+    }
     nodes.push_back(std::move(record).value());
   }
   return JsonResponse(200, json{{"nodes", nodes}, {"revision", rr->revision}});
@@ -692,6 +701,101 @@ HttpResponse ReportStatus(Context& ctx, const Caller& caller, std::int64_t id,
   return Error(503, "unavailable", "too much contention on the workload; retry");
 }
 
+// ---- logs --------------------------------------------------------------------------------
+
+constexpr std::int64_t kMaxLogRead = std::int64_t{1} << 20;
+
+Result<std::int64_t> IntegerParam(const std::map<std::string, std::string>& params,
+                                  const std::string& name, std::int64_t fallback) {
+  const auto it = params.find(name);
+  if (it == params.end()) return fallback;
+  std::int64_t v = 0;
+  const auto [end, ec] = std::from_chars(it->second.data(), it->second.data() + it->second.size(), v);
+  if (ec != std::errc() || end != it->second.data() + it->second.size() || v < 0) {
+    return Status::InvalidArgument(name + ": a non-negative integer, got \"" + it->second + "\"");
+  }
+  return v;
+}
+
+// GET /v1/workloads/{id}/logs?stream=stdout|stderr&offset=N&limit=N&epoch=E (visible workloads)
+// and POST the same path (the agent; body = the bytes, appended at `offset` of `epoch`).
+HttpResponse Logs(Context& ctx, const Caller& caller, std::int64_t id, const HttpRequest& request,
+                  std::string_view query) {
+  if (ctx.logs == nullptr) return Error(503, "unavailable", "this server keeps no logs");
+  const bool post = request.method == "POST";
+  if (post && !caller.admin) return Forbidden("only the admin token (the agent) may write logs");
+  auto params = ParseQuery(query);
+  if (!params.ok()) return FromStatus(params.status());
+  for (const auto& [key, value] : *params) {
+    if (key != "stream" && key != "offset" && key != "limit" && key != "epoch") {
+      return Error(400, "invalid_argument",
+                   key + ": unknown query parameter; known: stream, offset, limit, epoch", key);
+    }
+  }
+  const auto stream_it = params->find("stream");
+  auto stream = ParseLogStream(stream_it == params->end() ? "stdout" : stream_it->second);
+  if (!stream.ok()) return FromStatus(stream.status());
+  auto offset = IntegerParam(*params, "offset", 0);
+  if (!offset.ok()) return FromStatus(offset.status());
+  auto limit = IntegerParam(*params, "limit", kMaxLogRead);
+  if (!limit.ok()) return FromStatus(limit.status());
+  auto loaded = LoadVisibleWorkload(ctx, caller, id);
+  if (auto* r = std::get_if<HttpResponse>(&loaded)) return *r;
+  const json& record = std::get<0>(loaded).second;
+  const int current_epoch = record.value("epoch", 0);
+  auto epoch = IntegerParam(*params, "epoch", current_epoch);
+  if (!epoch.ok()) return FromStatus(epoch.status());
+  if (*epoch > current_epoch) {
+    return Error(404, "not_found",
+                 "epoch: workload " + std::to_string(id) + " has run " +
+                     std::to_string(current_epoch) + " time(s); no epoch " +
+                     std::to_string(*epoch),
+                 "epoch");
+  }
+  const int e = static_cast<int>(*epoch);
+  if (post) {
+    auto appended = ctx.logs->Append(id, e, *stream, *offset, request.body);
+    if (!appended.ok()) return FromStatus(appended.status());
+    return JsonResponse(appended->written ? 200 : 409, json{{"size", appended->size}});
+  }
+  auto chunk = ctx.logs->Read(id, e, *stream, *offset, std::min(*limit, kMaxLogRead));
+  if (!chunk.ok()) return FromStatus(chunk.status());
+  const std::string state = record.value("state", "");
+  const bool finished = (state == "succeeded" || state == "failed" || state == "cancelled") &&
+                        !record.value("releasing", false);
+  return JsonResponse(200, json{{"id", id},
+                                {"epoch", e},
+                                {"stream", LogStreamName(*stream)},
+                                {"offset", chunk->offset},
+                                {"data", chunk->data},
+                                {"size", chunk->size},
+                                {"state", state},
+                                {"current_epoch", current_epoch},
+                                {"finished", finished && e == current_epoch}});
+}
+
+// GET /metrics (admin).
+HttpResponse Metrics(Context& ctx, const Caller& caller) {
+  if (!caller.admin) return Forbidden("only the admin token may read /metrics");
+  std::vector<json> workloads, nodes;
+  for (auto [prefix, out] : {std::pair<std::string_view, std::vector<json>*>{kWorkloadsPrefix,
+                                                                              &workloads},
+                             std::pair<std::string_view, std::vector<json>*>{kNodesPrefix,
+                                                                              &nodes}}) {
+    store::RangeRequest range;
+    range.key = std::string(prefix);
+    range.range_end = store::PrefixEnd(prefix);
+    auto rr = ctx.store.Range(range);
+    if (!rr.ok()) return FromStatus(rr.status());
+    out->reserve(rr->kvs.size());
+    for (const auto& kv : rr->kvs) out->push_back(json::parse(kv.value, nullptr, false));
+  }
+  HttpResponse r;
+  r.content_type = std::string(kMetricsContentType);
+  r.body = RenderMetrics(workloads, nodes, ctx.metrics);
+  return r;
+}
+
 // ---- routing -----------------------------------------------------------------------------
 
 HttpResponse MethodNotAllowed(std::string_view method, std::string_view path,
@@ -720,14 +824,27 @@ HttpResponse Route(Context& ctx, const HttpRequest& request) {
   }
 
   // Which endpoint, before authentication: an unknown path is 404 for everyone.
-  enum class Endpoint { kTenants, kWorkloads, kWorkload, kCancel, kNodes, kHeartbeat, kStatus };
+  enum class Endpoint {
+    kTenants,
+    kWorkloads,
+    kWorkload,
+    kCancel,
+    kNodes,
+    kHeartbeat,
+    kStatus,
+    kLogs,
+    kMetrics
+  };
   Endpoint endpoint;
   std::int64_t id = 0;
   std::string node_name;
   constexpr std::string_view kNodesPath = "/v1/nodes/";
   std::string_view allowed;
   constexpr std::string_view kWorkloadsPath = "/v1/workloads/";
-  if (path == "/v1/tenants") {
+  if (path == "/metrics") {
+    endpoint = Endpoint::kMetrics;
+    allowed = "GET";
+  } else if (path == "/v1/tenants") {
     endpoint = Endpoint::kTenants;
     allowed = "GET or POST";
   } else if (path == "/v1/workloads") {
@@ -758,6 +875,9 @@ HttpResponse Route(Context& ctx, const HttpRequest& request) {
     } else if (rest.substr(slash) == "/status") {
       endpoint = Endpoint::kStatus;
       allowed = "POST";
+    } else if (rest.substr(slash) == "/logs") {
+      endpoint = Endpoint::kLogs;
+      allowed = "GET or POST";
     } else {
       return NotFoundResponse("no such path: " + std::string(path));
     }
@@ -789,14 +909,18 @@ HttpResponse Route(Context& ctx, const HttpRequest& request) {
       return Heartbeat(ctx, caller, node_name);
     case Endpoint::kStatus:
       return ReportStatus(ctx, caller, id, request);
+    case Endpoint::kLogs:
+      return Logs(ctx, caller, id, request, query);
+    case Endpoint::kMetrics:
+      return Metrics(ctx, caller);
   }
   return Error(500, "internal", "unreachable endpoint");
 }
 
 }  // namespace
 
-ApiHandler::ApiHandler(store::KvStore& store, Clock& clock, TokenSource& tokens)
-    : store_(store), clock_(clock), tokens_(tokens) {}
+ApiHandler::ApiHandler(store::KvStore& store, Clock& clock, TokenSource& tokens, LogStore* logs)
+    : store_(store), clock_(clock), tokens_(tokens), logs_(logs) {}
 
 Result<std::optional<std::string>> ApiHandler::Bootstrap() {
   auto existing = store_.Get(std::string(kAdminKey));
@@ -816,7 +940,7 @@ Result<std::optional<std::string>> ApiHandler::Bootstrap() {
 }
 
 HttpResponse ApiHandler::Handle(const HttpRequest& request) {
-  Context ctx{store_, clock_, tokens_, liveness_, index_};
+  Context ctx{store_, clock_, tokens_, liveness_, index_, logs_, metrics_};
   try {
     return Route(ctx, request);
   } catch (const std::exception& e) {

@@ -6,6 +6,9 @@
 //
 // Endpoints (JSON bodies; everything but /healthz needs `Authorization: Bearer <token>`):
 //   GET  /healthz                      no auth -> 200 {"status":"ok","revision":N}
+//   GET  /metrics                      admin -> 200 Prometheus text (metrics.h): workloads by
+//                                      state and tenant, GPUs by node and model, scheduling
+//                                      histograms
 //   POST /v1/tenants                   admin; {name, guaranteed_gpus?, borrow_gpus?} -> 201
 //                                      {"tenant":{...},"token":"<hex>"} (the token is shown once);
 //                                      409 if the tenant exists
@@ -33,6 +36,15 @@
 //                                      workload is no longer assigned/running (cancelled, moved):
 //                                      the agent must stop it. {state: stopped, epoch}: the
 //                                      process of a releasing workload is gone (slices freed)
+//   GET  /v1/workloads/{id}/logs?stream=stdout|stderr&offset=N&limit=N&epoch=E
+//                                      visible workloads (as GET /v1/workloads/{id}): 200 {id,
+//                                      epoch, stream, offset, data, size, state, current_epoch,
+//                                      finished}; at
+//                                      most 1 MiB per call (limit), epoch defaults to the latest
+//                                      run; `finished`: the run is over and its output complete
+//   POST /v1/workloads/{id}/logs?stream=..&offset=N&epoch=E  admin (the agent): body = bytes to
+//                                      append at offset N (see log_store.h); 200 {size}, or 409
+//                                      {size} when N is not the log's size (resume from size)
 //
 // Submission rules: a tenant token submits for its own tenant (`tenant` absent => its own, another
 // name => 403); an admin names an existing tenant, or gets tenant "default" when it exists (the
@@ -77,6 +89,8 @@
 #include <string>
 
 #include "controller/clock.h"
+#include "controller/log_store.h"
+#include "controller/metrics.h"
 #include "controller/node_liveness.h"
 #include "controller/token_source.h"
 #include "controller/workload_index.h"
@@ -103,8 +117,9 @@ inline constexpr int kMaxTxnAttempts = 256;
 
 class ApiHandler {
  public:
-  // The handler keeps references: store, clock and tokens must outlive it.
-  ApiHandler(store::KvStore& store, Clock& clock, TokenSource& tokens);
+  // The handler keeps references: store, clock, tokens and logs must outlive it. Without a log
+  // store the logs endpoints answer 503.
+  ApiHandler(store::KvStore& store, Clock& clock, TokenSource& tokens, LogStore* logs = nullptr);
 
   // Creates the admin token on first start. Returns the new token (the caller shows or writes it
   // once; it is not kept anywhere) or std::nullopt when an admin token already exists (also when
@@ -118,13 +133,17 @@ class ApiHandler {
   // unfinished workloads that heartbeats read.
   NodeLiveness& liveness() { return liveness_; }
   WorkloadIndex& index() { return index_; }
+  // The reconcile loop records its passes here; GET /metrics renders them.
+  ControllerMetrics& metrics() { return metrics_; }
 
  private:
   store::KvStore& store_;
   Clock& clock_;
   TokenSource& tokens_;
+  LogStore* logs_;
   NodeLiveness liveness_;
   WorkloadIndex index_;
+  ControllerMetrics metrics_;
 };
 
 }  // namespace gpool::controller

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -34,7 +35,15 @@ class FakeControlPlane : public ControlPlane {
     if (cancelled.count(id) != 0) return Status::Conflict("cancelled; stop it");
     return Status();
   }
+  Result<std::int64_t> AppendLog(std::int64_t id, int epoch, const std::string& stream,
+                                 std::int64_t offset, const std::string& data) override {
+    if (!reachable) return Status::Unavailable("link down");
+    std::string& log = logs[std::to_string(id) + "@" + std::to_string(epoch) + "." + stream];
+    if (offset == static_cast<std::int64_t>(log.size())) log += data;
+    return static_cast<std::int64_t>(log.size());
+  }
   bool reachable = true;
+  std::map<std::string, std::string> logs;  // "<id>@<epoch>.<stream>" -> what was shipped
   std::vector<Assignment> assignments;
   std::vector<StopOrder> stop;
   std::set<std::int64_t> cancelled;
@@ -106,6 +115,8 @@ TEST_F(AgentTest, RunsAnAssignmentWithItsSliceEnvironmentAndReportsTheExit) {
   EXPECT_EQ(control_.reports[0], "7@1:running:0");
   EXPECT_EQ(control_.reports[1], "7@1:failed:3");
   EXPECT_EQ(Log("7.out"), "whole#0,whole#1 0,1 1 x\n");
+  // The whole output was shipped before the exit was reported.
+  EXPECT_EQ(control_.logs["7@1.stdout"], "whole#0,whole#1 0,1 1 x\n");
   // Finished work is not started again while the controller still lists it (epoch unchanged).
   control_.assignments.clear();
   agent_->Tick(1);
@@ -160,6 +171,22 @@ TEST_F(AgentTest, AStopOrderStopsTheProcessThenConfirms) {
   EXPECT_EQ(agent_->running(), 0u);
   EXPECT_EQ(control_.reports,
             (std::vector<std::string>{"3@1:running:0", "3@1:stopped:0", "9@4:stopped:0"}));
+}
+
+TEST_F(AgentTest, ShipsEachRunsOwnOutputAndResumesWhereTheControllerIs) {
+  // A first run (epoch 1) writes "one"; the same workload runs again here with epoch 2 and
+  // writes "two": the local file holds both, each epoch's log only its own run's output.
+  control_.assignments = {Job(4, "echo one; echo oops >&2")};
+  ASSERT_TRUE(TickUntil([&] { return control_.reports.size() >= 2; }));
+  control_.assignments = {Job(4, "echo two")};
+  control_.assignments[0].epoch = 2;
+  // The controller already has "tw" of run 2 (an answer lost on the way): the agent resumes.
+  control_.logs["4@2.stdout"] = "tw";
+  ASSERT_TRUE(TickUntil([&] { return control_.reports.size() >= 4; }, 1));
+  EXPECT_EQ(Log("4.out"), "one\ntwo\n");
+  EXPECT_EQ(control_.logs["4@1.stdout"], "one\n");
+  EXPECT_EQ(control_.logs["4@1.stderr"], "oops\n");
+  EXPECT_EQ(control_.logs["4@2.stdout"], "two\n");
 }
 
 TEST_F(AgentTest, ANewEpochRestartsTheWorkload) {

@@ -230,6 +230,31 @@ TEST_F(PoolCli, UpRunsAJobToCompletionOnSimulatedDevices) {
   EXPECT_EQ(text.rfind("hello from ", 0), 0u) << text;
   r = RunGpool(env, "nodes");
   EXPECT_NE(r.output.find("(simulated devices)"), std::string::npos) << r.output;
+  // The output through the server, as a user on another machine would read it.
+  r = RunGpool(env, "logs 1");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_EQ(r.output.rfind("hello from ", 0), 0u) << r.output;
+  r = RunGpool(env, "logs -f 1");  // the run is over: -f prints it and returns
+  EXPECT_EQ(r.output.rfind("hello from ", 0), 0u) << r.output;
+  r = RunGpool(env, "logs 7");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.output.find("workload 7 not found"), std::string::npos) << r.output;
+  // A failing job's stderr, followed while it runs.
+  const fs::path failing = dir_ / "fail.yaml";
+  std::ofstream(failing) << "name: fail\ncommand: sleep 1; echo broken >&2; exit 3\n";
+  ASSERT_EQ(RunGpool(env, "submit " + failing.string()).exit_code, 0);
+  r = RunGpool(env, "logs -f --stderr 2");
+  EXPECT_EQ(r.output, "broken\n");
+  r = RunGpool(env, "show 2");
+  EXPECT_EQ(nlohmann::json::parse(r.output).value("exit_code", 0), 3) << r.output;
+  r = RunGpool(env, "top");
+  EXPECT_NE(r.output.find("NODES   1 ready, 0 lost"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("succeeded 1"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("failed 1"), std::string::npos) << r.output;
+  r = RunGpool(env, "top -o json");
+  const auto top = nlohmann::json::parse(r.output);
+  EXPECT_EQ(top["gpus"]["total"], 8);
+  EXPECT_EQ(top["tenants"][0]["name"], "default");
   kill(pid, SIGTERM);
   int status = 0;
   waitpid(pid, &status, 0);

@@ -169,6 +169,27 @@ TEST_F(AgentApi, ACancelledRunningWorkloadIsReleasedWhenItsAgentConfirmsTheStop)
   EXPECT_EQ(hb["stop"].size(), 0u);
 }
 
+TEST_F(AgentApi, MetricsAreForTheAdminInPrometheusText) {
+  ASSERT_EQ(Call("POST", "/v1/nodes", admin_, Node("n1", 2)).status, 200);
+  ASSERT_EQ(Call("POST", "/v1/workloads", tenant_,
+                 json{{"name", "a"}, {"command", "true"}, {"resources", {{"gpus", 1}}}})
+                .status,
+            201);
+  ASSERT_TRUE(
+      ReconcileOnce(*store_, clock_.NowSeconds(), {}, &handler_.index(), &handler_.liveness())
+          .ok());
+  EXPECT_EQ(Call("GET", "/metrics", tenant_).status, 403);
+  EXPECT_EQ(Call("GET", "/metrics", "").status, 401);
+  const HttpResponse r = Call("GET", "/metrics", admin_);
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(r.content_type.rfind("text/plain; version=0.0.4", 0), 0u);
+  EXPECT_NE(r.body.find("gpool_workloads{state=\"assigned\",tenant=\"t\"} 1"), std::string::npos)
+      << r.body;
+  EXPECT_NE(r.body.find("gpool_node_gpus_allocated{model=\"H100-80GB\",node=\"n1\"} 1"),
+            std::string::npos)
+      << r.body;
+}
+
 TEST_F(AgentApi, ALostNodeThatComesBackIsReadyAgainAndItsWorkWasMoved) {
   ASSERT_EQ(Call("POST", "/v1/nodes", admin_, Node("n1", 1)).status, 200);
   ASSERT_EQ(Call("POST", "/v1/nodes", admin_, Node("n2", 1)).status, 200);
