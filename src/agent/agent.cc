@@ -65,7 +65,9 @@ std::vector<std::pair<std::string, std::string>> WorkloadEnv(const Assignment& a
   env.emplace_back("GPOOL_NODE", node.name);
   env.emplace_back("GPOOL_SLICE", slices.empty() ? "none" : slices);
   env.emplace_back("GPOOL_SIMULATED", node.simulated ? "1" : "0");
-  // No GPU: an empty CUDA_VISIBLE_DEVICES hides every device from CUDA.
+  // No GPU: an empty CUDA_VISIBLE_DEVICES hides every device from CUDA. Indices are NVML's,
+  // which number GPUs in PCI bus order; CUDA must count the same way.
+  env.emplace_back("CUDA_DEVICE_ORDER", "PCI_BUS_ID");
   env.emplace_back("CUDA_VISIBLE_DEVICES", devices);
   if (share_milli > 0) {
     env.emplace_back("GPOOL_SHARE_MILLI", std::to_string(share_milli));

@@ -27,6 +27,7 @@
 #include <thread>
 
 #include "agent/agent.h"
+#include "agent/nvml_discovery.h"
 #include "agent/cgroup.h"
 #include "agent/process_runner.h"
 #include "cli/commands.h"
@@ -694,11 +695,20 @@ Result<agent::NodeInfo> LocalNode(const AgentArgs& args) {
   n.cpu_milli = 1000 * static_cast<std::int64_t>(std::max(1L, ::sysconf(_SC_NPROCESSORS_ONLN)));
   n.memory_mib = static_cast<std::int64_t>(::sysconf(_SC_PHYS_PAGES)) *
                  static_cast<std::int64_t>(::sysconf(_SC_PAGESIZE)) / (1024 * 1024);
-  // Without a devices file: 8 simulated H100s (real discovery through NVML comes with GPU support).
+  // Without a devices file: the NVIDIA GPUs NVML finds; with none, 8 simulated H100s.
   n.gpus = 8;
   n.model = "H100-80GB";
   n.simulated = true;
-  if (!args.devices.empty()) {
+  if (args.devices.empty()) {
+    agent::DlopenNvml nvml;
+    auto found = agent::DiscoverNvidiaGpus(nvml);
+    if (!found.ok()) return found.status();
+    if (found->has_value()) {
+      n.gpus = (*found)->count();
+      n.model = (*found)->model;
+      n.simulated = false;
+    }
+  } else {
     std::ifstream in(args.devices);
     if (!in) return Status::InvalidArgument("cannot read " + args.devices);
     std::stringstream ss;
@@ -849,7 +859,8 @@ void AddPoolCommands(CLI::App& app, int* exit_code) {
   up->add_option("--data-dir", up_server->data_dir, "server state (default ~/.gpool/data)");
   up->add_option("--listen", up_server->listen, "HOST:PORT")->capture_default_str();
   up->add_option("--devices", up_agent->devices,
-                 "YAML {gpus, model, cpu, memory} for the local node (default: 8 simulated H100)");
+                 "YAML {gpus, model, cpu, memory} of SIMULATED devices for the local node "
+                 "(default: the NVIDIA GPUs NVML finds; none found: 8 simulated H100)");
   up->callback([up_server, up_agent, exit_code] { *exit_code = RunUp(*up_server, *up_agent); });
 
   auto client = std::make_shared<ClientArgs>();
@@ -905,7 +916,8 @@ void AddPoolCommands(CLI::App& app, int* exit_code) {
   CLI::App* agent_cmd = app.add_subcommand(
       "agent", "Run this machine's agent: register the node, run the workloads assigned to it");
   agent_cmd->add_option("--devices", agent_args->devices,
-                        "YAML {gpus, model, cpu, memory} (default: 8 simulated H100)");
+                        "YAML {gpus, model, cpu, memory} of SIMULATED devices (default: the NVIDIA "
+                        "GPUs NVML finds; none found: 8 simulated H100)");
   agent_cmd->add_option("--name", agent_args->name, "node name (default: the hostname)");
   agent_cmd->add_option("--log-dir", agent_args->log_dir,
                         "workload logs (default ~/.gpool/agent/logs)");

@@ -262,6 +262,25 @@ TEST_F(PoolCli, UpRunsAJobToCompletionOnSimulatedDevices) {
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
+TEST_F(PoolCli, TheAgentFindsNvidiaGpusThroughNvmlOrFallsBackToSimulatedOnes) {
+  // A fake libnvidia-ml.so.1 on the library path plays a node with 4 H100s.
+  const fs::path libs = dir_ / "nvml";
+  fs::create_directories(libs);
+  fs::copy_file(GPOOL_FAKE_NVML, libs / "libnvidia-ml.so.1");
+  const std::string agent = "agent --server http://127.0.0.1:1 --token x --name n1";
+  const std::string env = "HOME=" + dir_.string() + " LD_LIBRARY_PATH=" + libs.string();
+  CliRun r = RunGpool(env + " FAKE_NVML_DEVICES=4 timeout -s INT 2", agent);
+  EXPECT_NE(r.output.find("node n1, 4 H100-80GB GPU(s), "), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("SIMULATED"), std::string::npos) << r.output;
+  // A driver that is there but broken is an error, not a silent fallback.
+  r = RunGpool(env + " FAKE_NVML_INIT_FAIL=1 timeout -s INT 2", agent);
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("Driver Not Loaded"), std::string::npos) << r.output;
+  // No NVML at all: 8 simulated H100s, and it says so.
+  r = RunGpool("HOME=" + dir_.string() + " timeout -s INT 2", agent);
+  EXPECT_NE(r.output.find("8 H100-80GB GPU(s) (SIMULATED devices"), std::string::npos) << r.output;
+}
+
 TEST_F(PoolCli, ClearErrors) {
   ServerProcess server(dir_ / "data");
   ASSERT_FALSE(server.url().empty());
