@@ -774,6 +774,73 @@ HttpResponse Logs(Context& ctx, const Caller& caller, std::int64_t id, const Htt
                                 {"finished", finished && e == current_epoch}});
 }
 
+// GET /v1/events?since=REV&limit=N: what changed, from the store's event log — workloads'
+// state changes (a tenant sees its own) and nodes' (the admin only).
+HttpResponse Events(Context& ctx, const Caller& caller, std::string_view query) {
+  auto params = ParseQuery(query);
+  if (!params.ok()) return FromStatus(params.status());
+  for (const auto& [key, value] : *params) {
+    if (key != "since" && key != "limit") {
+      return Error(400, "invalid_argument", key + ": unknown query parameter; known: since, limit",
+                   key);
+    }
+  }
+  auto since = IntegerParam(*params, "since", 0);
+  if (!since.ok()) return FromStatus(since.status());
+  auto limit = IntegerParam(*params, "limit", 1000);
+  if (!limit.ok()) return FromStatus(limit.status());
+  const std::int64_t max = std::clamp<std::int64_t>(*limit, 1, 10000);
+  // Both prefixes lie in [/gpool/nodes/, end of /gpool/workloads/); the rest is filtered out.
+  auto batch = ctx.store.EventsSince(kNodesPrefix, store::PrefixEnd(kWorkloadsPrefix),
+                                     *since, static_cast<std::size_t>(max));
+  if (!batch.ok()) {
+    if (batch.status().code() == StatusCode::kNotFound) {
+      const store::Revision oldest = ctx.store.CompactedRevision() + 1;
+      return Error(404, "not_found",
+                   "since: events before revision " + std::to_string(oldest) +
+                       " were compacted; read the current state, then follow from its revision",
+                   "since");
+    }
+    return FromStatus(batch.status());
+  }
+  json events = json::array();
+  for (const store::Event& e : batch->events) {
+    if (e.type != store::EventType::kPut) continue;
+    const json record = json::parse(e.kv.value, nullptr, false);
+    if (record.is_discarded() || !record.is_object()) continue;
+    const bool workload = std::string_view(e.kv.key).starts_with(kWorkloadsPrefix);
+    const bool node = std::string_view(e.kv.key).starts_with(kNodesPrefix);
+    if (workload) {
+      const std::string tenant = record.value("tenant", "");
+      if (!caller.admin && tenant != caller.tenant) continue;
+      json ev = {{"revision", e.kv.mod_revision},
+                 {"kind", "workload"},
+                 {"id", record.value("id", std::int64_t{0})},
+                 {"tenant", tenant},
+                 {"name", record.value("spec", json::object()).value("name", "")},
+                 {"state", record.value("state", "")},
+                 {"epoch", record.value("epoch", 0)},
+                 {"time", record.value("updated_at", record.value("submitted_at", 0.0))}};
+      json nodes = json::array();
+      for (const json& b : record.value("bindings", json::array())) {
+        if (b.is_object()) nodes.push_back(b.value("node", ""));
+      }
+      if (!nodes.empty()) ev["nodes"] = nodes;
+      if (record.value("releasing", false)) ev["releasing"] = true;
+      if (record.contains("message")) ev["message"] = record["message"];
+      if (record.contains("exit_code")) ev["exit_code"] = record["exit_code"];
+      events.push_back(std::move(ev));
+    } else if (node && caller.admin) {
+      events.push_back({{"revision", e.kv.mod_revision},
+                        {"kind", "node"},
+                        {"node", record.value("name", "")},
+                        {"state", record.value("state", "")},
+                        {"time", record.value("lost_at", record.value("last_heartbeat", 0.0))}});
+    }
+  }
+  return JsonResponse(200, json{{"events", events}, {"revision", batch->revision}});
+}
+
 // GET /metrics (admin).
 HttpResponse Metrics(Context& ctx, const Caller& caller) {
   if (!caller.admin) return Forbidden("only the admin token may read /metrics");
@@ -833,7 +900,8 @@ HttpResponse Route(Context& ctx, const HttpRequest& request) {
     kHeartbeat,
     kStatus,
     kLogs,
-    kMetrics
+    kMetrics,
+    kEvents
   };
   Endpoint endpoint;
   std::int64_t id = 0;
@@ -843,6 +911,9 @@ HttpResponse Route(Context& ctx, const HttpRequest& request) {
   constexpr std::string_view kWorkloadsPath = "/v1/workloads/";
   if (path == "/metrics") {
     endpoint = Endpoint::kMetrics;
+    allowed = "GET";
+  } else if (path == "/v1/events") {
+    endpoint = Endpoint::kEvents;
     allowed = "GET";
   } else if (path == "/v1/tenants") {
     endpoint = Endpoint::kTenants;
@@ -913,6 +984,8 @@ HttpResponse Route(Context& ctx, const HttpRequest& request) {
       return Logs(ctx, caller, id, request, query);
     case Endpoint::kMetrics:
       return Metrics(ctx, caller);
+    case Endpoint::kEvents:
+      return Events(ctx, caller, query);
   }
   return Error(500, "internal", "unreachable endpoint");
 }

@@ -22,6 +22,14 @@
 //   POST /v1/workloads/{id}/cancel     pending|assigned|running -> cancelled (200); finished -> 409.
 //                                      An assigned or running one is also `releasing`: its slices
 //                                      stay booked until its agent reports it stopped
+//   GET  /v1/events?since=R&limit=N    what changed from store revision R on (default: all kept),
+//                                      looking at N store changes (1000; max 10000; changes of
+//                                      tenants and tokens are not shown): 200 {events: [{revision, kind:
+//                                      workload, id, tenant, name, state, epoch, time, nodes?,
+//                                      releasing?, message?, exit_code?} | {revision, kind: node,
+//                                      node, state, time}], revision}; follow with since =
+//                                      revision + 1. A tenant sees its workloads' events only.
+//                                      404 (field since) when those events were compacted
 //   GET  /v1/nodes                     admin only (tenant token: 403): the JSON under /gpool/nodes/
 //   POST /v1/nodes                     admin (the agent): register or refresh a node {name,
 //                                      cpu_milli, memory_mib, gpus, model, gpu_memory_mib?,
