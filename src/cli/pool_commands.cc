@@ -679,7 +679,7 @@ struct AgentArgs {
   std::string log_dir;
   std::string journal;  // default: journal.jsonl beside the log directory
   double interval_s = 1;
-  double lease_s = 30;
+  double lease_s = 20;  // below the server's default --node-timeout (30): fenced before moved
 };
 
 Result<agent::NodeInfo> LocalNode(const AgentArgs& args) {
@@ -929,7 +929,8 @@ void AddPoolCommands(CLI::App& app, int* exit_code) {
       ->check(CLI::Range(0.05, 60.0));
   agent_cmd
       ->add_option("--lease", agent_args->lease_s,
-                   "stop every workload after this long without a heartbeat (fencing)")
+                   "stop every workload after this long without a heartbeat (fencing); keep it "
+                   "below the server's --node-timeout so work is stopped before it is moved")
       ->capture_default_str()
       ->check(CLI::Range(1.0, 3600.0));
   AddClientOptions(agent_cmd, client.get());
