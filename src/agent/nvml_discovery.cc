@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "core/gpu_model.h"
+#include "core/text.h"
 
 namespace gpool::agent {
 namespace {
@@ -76,23 +77,13 @@ constexpr std::array<NvmlModelRule, 11> kNvmlModelRules = {{
     {"H200", "", 141, "H200-141GB", ""},
 }};
 
-char LowerAscii(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (LowerAscii(a[i]) != LowerAscii(b[i])) return false;
-  }
-  return true;
-}
-
 // Whether `name`, split into words at spaces and '-', has the word `word` (case-insensitive).
 bool HasWord(std::string_view name, std::string_view word) {
   std::size_t start = 0;
   while (start <= name.size()) {
     std::size_t end = name.find_first_of(" -", start);
     if (end == std::string_view::npos) end = name.size();
-    if (EqualsIgnoreCase(name.substr(start, end - start), word)) return true;
+    if (core::EqualsIgnoreCase(name.substr(start, end - start), word)) return true;
     start = end + 1;
   }
   return false;

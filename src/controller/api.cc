@@ -395,6 +395,18 @@ std::variant<std::pair<store::KeyValue, json>, HttpResponse> LoadVisibleWorkload
   return std::make_pair(std::move(kv).value(), std::move(record).value());
 }
 
+// Writes `record` at kv.key if the key is still at kv.mod_revision: the new revision, or 0 when
+// it changed meanwhile (the caller re-reads and retries).
+Result<store::Revision> PutIfUnchanged(Context& ctx, const store::KeyValue& kv,
+                                       const json& record) {
+  store::TxnRequest txn;
+  txn.compare.push_back(store::ModRevisionIs(kv.key, kv.mod_revision));
+  txn.success.push_back(store::PutOp(kv.key, Dump(record)));
+  auto result = ctx.store.Txn(txn);
+  if (!result.ok()) return result.status();
+  return result->succeeded ? result->revision : store::Revision{0};
+}
+
 HttpResponse GetWorkload(Context& ctx, const Caller& caller, std::int64_t id) {
   auto loaded = LoadVisibleWorkload(ctx, caller, id);
   if (auto* r = std::get_if<HttpResponse>(&loaded)) return *r;
@@ -419,13 +431,10 @@ HttpResponse CancelWorkload(Context& ctx, const Caller& caller, std::int64_t id)
     record["finished_at"] = record["updated_at"];
     // Its slices stay booked until the agent says the process is gone (status "stopped").
     if (state != "pending") record["releasing"] = true;
-    store::TxnRequest txn;
-    txn.compare.push_back(store::ModRevisionIs(kv.key, kv.mod_revision));
-    txn.success.push_back(store::PutOp(kv.key, Dump(record)));
-    auto result = ctx.store.Txn(txn);
-    if (!result.ok()) return FromStatus(result.status());
-    if (result->succeeded) {
-      record["revision"] = result->revision;
+    auto revision = PutIfUnchanged(ctx, kv, record);
+    if (!revision.ok()) return FromStatus(revision.status());
+    if (*revision != 0) {
+      record["revision"] = *revision;
       return JsonResponse(200, record);
     }
   }
@@ -673,30 +682,20 @@ HttpResponse ReportStatus(Context& ctx, const Caller& caller, std::int64_t id,
       if (!record.value("releasing", false)) return JsonResponse(200, record);  // already
       record.erase("releasing");
       record["released_at"] = ctx.clock.NowSeconds();
-      store::TxnRequest txn;
-      txn.compare.push_back(store::ModRevisionIs(kv.key, kv.mod_revision));
-      txn.success.push_back(store::PutOp(kv.key, Dump(record)));
-      auto result = ctx.store.Txn(txn);
-      if (!result.ok()) return FromStatus(result.status());
-      if (result->succeeded) return JsonResponse(200, record);
-      continue;
-    }
-    if (state != "assigned" && state != "running") {
+    } else if (state != "assigned" && state != "running") {
       return Error(409, "conflict",
                    "workload " + std::to_string(id) + " is " + state + "; stop it");
+    } else {
+      record["state"] = next;
+      record["updated_at"] = ctx.clock.NowSeconds();
+      if (next == "running") record["started_at"] = record["updated_at"];  // of this epoch's run
+      if (next != "running") record["finished_at"] = record["updated_at"];
+      if (doc.contains("exit_code")) record["exit_code"] = doc["exit_code"];
+      if (doc.contains("message")) record["message"] = doc["message"];
     }
-    record["state"] = next;
-    record["updated_at"] = ctx.clock.NowSeconds();
-    if (next == "running") record["started_at"] = record["updated_at"];  // of this epoch's run
-    if (next != "running") record["finished_at"] = record["updated_at"];
-    if (doc.contains("exit_code")) record["exit_code"] = doc["exit_code"];
-    if (doc.contains("message")) record["message"] = doc["message"];
-    store::TxnRequest txn;
-    txn.compare.push_back(store::ModRevisionIs(kv.key, kv.mod_revision));
-    txn.success.push_back(store::PutOp(kv.key, Dump(record)));
-    auto result = ctx.store.Txn(txn);
-    if (!result.ok()) return FromStatus(result.status());
-    if (result->succeeded) return JsonResponse(200, record);
+    auto revision = PutIfUnchanged(ctx, kv, record);
+    if (!revision.ok()) return FromStatus(revision.status());
+    if (*revision != 0) return JsonResponse(200, record);
   }
   return Error(503, "unavailable", "too much contention on the workload; retry");
 }

@@ -3,6 +3,8 @@
 #include <cassert>
 #include <cstddef>
 
+#include "core/text.h"
+
 namespace gpool::core {
 namespace {
 
@@ -37,16 +39,6 @@ constexpr std::array<GpuModel, 12> kCatalog = {{
     {"G3", 0, 0, MigFamily::kNone, {}},
 }};
 static_assert(kCatalog.size() <= kMaxGpuModels, "every model needs a bit in a ModelSet");
-
-char LowerAscii(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (LowerAscii(a[i]) != LowerAscii(b[i])) return false;
-  }
-  return true;
-}
 
 std::string_view TrimSpaces(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);

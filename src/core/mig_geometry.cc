@@ -2,6 +2,8 @@
 
 #include <cstddef>
 
+#include "core/text.h"
+
 namespace gpool::core {
 namespace {
 
@@ -19,16 +21,6 @@ constexpr std::array<Names, 5> kNames = {{
 
 constexpr std::array<MigFamily, 4> kMigFamilies = {MigFamily::kA100_40GB, MigFamily::kA100_80GB,
                                                    MigFamily::kH100_80GB, MigFamily::kH200_141GB};
-
-char LowerAscii(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (LowerAscii(a[i]) != LowerAscii(b[i])) return false;
-  }
-  return true;
-}
 
 const Names& NamesOf(MigFamily family) {
   assert(static_cast<std::size_t>(family) < kNames.size());

@@ -1,0 +1,22 @@
+// Small text helpers shared by the catalogs (GPU models, MIG profiles) and device discovery.
+// ASCII only, locale-independent, pure.
+#pragma once
+
+#include <cstddef>
+#include <string_view>
+
+namespace gpool::core {
+
+constexpr char LowerAscii(char c) {
+  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+constexpr bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (LowerAscii(a[i]) != LowerAscii(b[i])) return false;
+  }
+  return true;
+}
+
+}  // namespace gpool::core
