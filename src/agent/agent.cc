@@ -136,13 +136,16 @@ std::vector<std::string> Agent::Tick(double now_s) {
   auto beat = control_.Heartbeat(config_.node.name);
   if (!beat.ok()) {
     if (beat.status().code() == StatusCode::kNotFound) (void)control_.Register(config_.node);
-    // Fencing: the controller has given our work away once our lease ran out.
-    if (last_heartbeat_s_ && now_s - *last_heartbeat_s_ > config_.lease_s && !running_.empty()) {
+    // Fencing: the controller gives our work away once our lease has run out. The heartbeat may
+    // have blocked for its whole timeout: judge the lease by the time now, not the tick's start.
+    const double after = Now(now_s);
+    if (last_heartbeat_s_ && after - *last_heartbeat_s_ > config_.lease_s && !running_.empty()) {
+      for (auto& [id, local] : running_) (void)local.process.Stop(grace);
+      const double stopped = Now(now_s);
       for (auto& [id, local] : running_) {
-        (void)local.process.Stop(grace);
-        Journal("end", id, local.epoch, now_s, {{"why", "fenced"}});
+        Journal("end", id, local.epoch, stopped, {{"why", "fenced"}});
       }
-      log.push_back("fenced: no heartbeat for " + std::to_string(now_s - *last_heartbeat_s_) +
+      log.push_back("fenced: no heartbeat for " + std::to_string(after - *last_heartbeat_s_) +
                     " s, stopped " + std::to_string(running_.size()) + " workload(s)");
       running_.clear();
       fenced_ = true;
@@ -150,8 +153,19 @@ std::vector<std::string> Agent::Tick(double now_s) {
     // Finished processes are still reaped (their reports wait for the controller).
     return log;
   }
+  // The lease counts from when the heartbeat was sent (the controller renewed it no earlier).
   last_heartbeat_s_ = now_s;
   fenced_ = false;
+  // Final reports the controller did not take before: again, first.
+  for (auto it = unreported_.begin(); it != unreported_.end();) {
+    const Status st = control_.Report(it->first, it->second.epoch, it->second.state,
+                                      it->second.exit_code, it->second.message);
+    if (st.code() == StatusCode::kUnavailable) {
+      ++it;
+    } else {
+      it = unreported_.erase(it);  // taken, or refused (stale): either way no longer ours
+    }
+  }
   std::map<std::int64_t, const Assignment*> assigned;
   for (const Assignment& a : beat->assignments) assigned[a.id] = &a;
 
@@ -160,7 +174,7 @@ std::vector<std::string> Agent::Tick(double now_s) {
     const auto a = assigned.find(it->first);
     if (a == assigned.end() || a->second->epoch != it->second.epoch) {
       (void)it->second.process.Stop(grace);
-      Journal("end", it->first, it->second.epoch, now_s,
+      Journal("end", it->first, it->second.epoch, Now(now_s),
               {{"why", "stopped: no longer assigned here"}});
       log.push_back("stopped " + std::to_string(it->first) + " (no longer assigned here)");
       it = running_.erase(it);
@@ -176,6 +190,8 @@ std::vector<std::string> Agent::Tick(double now_s) {
   // Start what is assigned and not running.
   for (const Assignment& a : beat->assignments) {
     if (running_.count(a.id) != 0) continue;
+    // Already run here (its end perhaps not yet known to the controller): never again.
+    if (started_.count({a.id, a.epoch}) != 0) continue;
     LaunchSpec spec;
     spec.workload_id = std::to_string(a.id);
     for (const json& arg : a.spec.value("command", json::array())) {
@@ -191,6 +207,8 @@ std::vector<std::string> Agent::Tick(double now_s) {
     Shipping err{config_.log_dir + "/" + spec.workload_id + ".err", 0, 0};
     out.base = FileSize(out.path);
     err.base = FileSize(err.path);
+    started_.insert({a.id, a.epoch});
+    while (started_.size() > kRememberRuns) started_.erase(started_.begin());
     auto started = runner_.Start(spec);
     if (!started.ok()) {
       (void)control_.Report(a.id, a.epoch, "failed", -1, started.status().message());
@@ -228,11 +246,14 @@ std::vector<std::string> Agent::Tick(double now_s) {
       message = "killed: out of memory (the cgroup's limit)";
     else if (!r.exited)
       message = "killed by signal " + std::to_string(r.signal);
-    Journal("end", it->first, it->second.epoch, now_s,
+    Journal("end", it->first, it->second.epoch, Now(now_s),
             {{"why", r.exited ? "exited " + std::to_string(r.exit_code)
                               : "signal " + std::to_string(r.signal)}});
-    (void)control_.Report(it->first, it->second.epoch, ok ? "succeeded" : "failed",
-                          r.exited ? r.exit_code : 128 + r.signal, message);
+    const Unreported final_report{it->second.epoch, ok ? "succeeded" : "failed",
+                                  r.exited ? r.exit_code : 128 + r.signal, message};
+    const Status st = control_.Report(it->first, final_report.epoch, final_report.state,
+                                      final_report.exit_code, final_report.message);
+    if (st.code() == StatusCode::kUnavailable) unreported_[it->first] = final_report;
     log.push_back("finished " + std::to_string(it->first) + (ok ? " ok" : " failed"));
     it = running_.erase(it);
   }

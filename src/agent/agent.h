@@ -9,7 +9,9 @@
 // comes in through Tick(now_s). Not thread safe: one thread calls Tick.
 #pragma once
 
+#include <functional>
 #include <map>
+#include <set>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -83,6 +85,10 @@ struct AgentConfig {
   std::string journal_path;
   double lease_s = 30;       // fence after this long without a successful heartbeat
   double stop_grace_s = 10;  // SIGTERM, then SIGKILL after this long
+  // The wall clock (Unix s), read after a failed heartbeat (which may have blocked for its whole
+  // timeout) and for journal times after a stop; unset: the tick's now_s is used throughout
+  // (tests with synthetic time).
+  std::function<double()> clock;
 };
 
 // The environment a workload gets for its slice: GPOOL_WORKLOAD_ID, GPOOL_EPOCH, GPOOL_NODE,
@@ -129,7 +135,22 @@ class Agent {
   void Journal(const char* event, std::int64_t id, int epoch, double now_s,
                const nlohmann::json& extra);
 
+  // A run that has ended and whose final report the controller has not taken yet (it was down
+  // or unreachable): reported again every tick, and never started again meanwhile.
+  struct Unreported {
+    int epoch = 0;
+    std::string state;  // succeeded | failed
+    int exit_code = 0;
+    std::string message;
+  };
+  double Now(double tick_now_s) const { return config_.clock ? config_.clock() : tick_now_s; }
+
   std::map<std::int64_t, Local> running_;
+  std::map<std::int64_t, Unreported> unreported_;
+  // Every (workload, epoch) started here: a run is never started twice, whatever a (possibly
+  // stale) heartbeat says. The oldest ids are forgotten past kRememberRuns.
+  static constexpr std::size_t kRememberRuns = 100'000;
+  std::set<std::pair<std::int64_t, int>> started_;
   std::optional<double> last_heartbeat_s_;
   bool fenced_ = false;
 };

@@ -604,10 +604,16 @@ void AddClientOptions(CLI::App* cmd, ClientArgs* args) {
 
 class HttpControlPlane final : public agent::ControlPlane {
  public:
-  HttpControlPlane(const std::string& server, const std::string& token)
+  // Each call gives up within about `call_timeout_s` (a cut link must not hold a tick for long:
+  // the agent fences by its lease).
+  HttpControlPlane(const std::string& server, const std::string& token, double call_timeout_s)
       : client_(server), headers_{{"Authorization", "Bearer " + token}} {
-    client_.set_connection_timeout(3);
-    client_.set_read_timeout(10);
+    const auto ms = [](double s) {
+      return std::chrono::milliseconds(static_cast<long>(std::max(0.1, s) * 1000));
+    };
+    client_.set_connection_timeout(ms(std::min(3.0, call_timeout_s / 2)));
+    client_.set_read_timeout(ms(std::min(10.0, call_timeout_s)));
+    client_.set_write_timeout(ms(std::min(10.0, call_timeout_s)));
   }
   Status Register(const agent::NodeInfo& n) override {
     const json body = {{"name", n.name},
@@ -748,11 +754,12 @@ int RunAgentLoop(const AgentArgs& args, const std::string& server, const std::st
   if (!runner.cgroup_warning().empty()) {
     std::printf("gpool agent: warning: %s\n", runner.cgroup_warning().c_str());
   }
-  HttpControlPlane control(server, token);
+  HttpControlPlane control(server, token, args.lease_s / 4);
   agent::AgentConfig config;
   config.node = *node;
   config.log_dir = log_dir;
   config.lease_s = args.lease_s;
+  config.clock = [] { return controller::SystemClock().NowSeconds(); };
   config.journal_path = args.journal.empty()
                             ? (std::filesystem::path(log_dir).parent_path() / "journal.jsonl").string()
                             : args.journal;

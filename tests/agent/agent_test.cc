@@ -30,6 +30,7 @@ class FakeControlPlane : public ControlPlane {
   }
   Status Report(std::int64_t id, int epoch, const std::string& state, int exit_code,
                 const std::string&) override {
+    if (reports_fail) return Status::Unavailable("controller down");
     reports.push_back(std::to_string(id) + "@" + std::to_string(epoch) + ":" + state + ":" +
                       std::to_string(exit_code));
     if (cancelled.count(id) != 0) return Status::Conflict("cancelled; stop it");
@@ -43,6 +44,7 @@ class FakeControlPlane : public ControlPlane {
     return static_cast<std::int64_t>(log.size());
   }
   bool reachable = true;
+  bool reports_fail = false;
   std::map<std::string, std::string> logs;  // "<id>@<epoch>.<stream>" -> what was shipped
   std::vector<Assignment> assignments;
   std::vector<StopOrder> stop;
@@ -187,6 +189,43 @@ TEST_F(AgentTest, ShipsEachRunsOwnOutputAndResumesWhereTheControllerIs) {
   EXPECT_EQ(control_.logs["4@1.stdout"], "one\n");
   EXPECT_EQ(control_.logs["4@1.stderr"], "oops\n");
   EXPECT_EQ(control_.logs["4@2.stdout"], "two\n");
+}
+
+TEST_F(AgentTest, AFinalReportTheControllerMissedIsSentAgainAndTheRunIsNotRepeated) {
+  control_.assignments = {Job(6, "echo once >> " + (dir_ / "runs").string())};
+  agent_->Tick(0);
+  ASSERT_EQ(control_.reports, std::vector<std::string>{"6@1:running:0"});
+  // The controller goes down as the job ends: its `succeeded` is lost, and the heartbeat (the
+  // controller is back, with the old state) still lists the job. The agent does not run it
+  // again; it reports again until the report is taken.
+  control_.reports_fail = true;
+  ASSERT_TRUE(TickUntil([&] { return agent_->running() == 0; }));
+  control_.reports_fail = false;
+  agent_->Tick(1);
+  agent_->Tick(2);
+  EXPECT_EQ(Log("runs"), "once\n");
+  EXPECT_EQ(control_.reports, (std::vector<std::string>{"6@1:running:0", "6@1:succeeded:0"}));
+}
+
+TEST_F(AgentTest, FencesByTheTimeAfterAHeartbeatThatBlocked) {
+  // The clock moves 5 s during the failed heartbeat (a cut link: the call waits for its
+  // timeout). The tick started at 26 s, within the 30 s lease, but it fences: it is 31 s now.
+  double wall = 0;
+  AgentConfig c;
+  c.node = {"n2", 8000, 16384, 1, "H100-80GB", true};
+  c.log_dir = dir_.string();
+  c.lease_s = 30;
+  c.stop_grace_s = 0.2;
+  c.clock = [&] { return wall; };
+  Agent agent(c, control_, runner_);
+  control_.assignments = {Job(8, "sleep 30")};
+  agent.Tick(0);
+  ASSERT_EQ(agent.running(), 1u);
+  control_.reachable = false;
+  wall = 31;
+  agent.Tick(26);
+  EXPECT_TRUE(agent.fenced());
+  EXPECT_EQ(agent.running(), 0u);
 }
 
 TEST_F(AgentTest, ANewEpochRestartsTheWorkload) {
