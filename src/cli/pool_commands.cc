@@ -144,8 +144,14 @@ int RunServer(const ServerArgs& args, const Companion& companion = {}) {
     double last_compaction = clock.NowSeconds();
     while (!stopping.load()) {
       const auto pass_start = std::chrono::steady_clock::now();
-      auto report = controller::ReconcileOnce(**store, clock.NowSeconds(), rc, &handler.index(),
-                                              &handler.liveness());
+      Result<controller::ReconcileReport> report = Status::Internal("not run");
+      try {
+        report = controller::ReconcileOnce(**store, clock.NowSeconds(), rc, &handler.index(),
+                                           &handler.liveness());
+      } catch (const std::exception& e) {
+        // A record the pass could not read is a bug to fix, never a reason to stop serving.
+        report = Status::Internal(std::string("reconcile pass failed: ") + e.what());
+      }
       const double pass_s =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - pass_start).count();
       if (report.ok()) {
@@ -447,7 +453,7 @@ int RunLogs(const ClientArgs& args, const std::string& id, bool follow, bool std
     const std::string data = chunk.value("data", std::string());
     std::fwrite(data.data(), 1, data.size(), stdout);
     std::fflush(stdout);
-    offset += static_cast<std::int64_t>(data.size());
+    offset = chunk.value("next_offset", offset + static_cast<std::int64_t>(data.size()));
     if (offset < chunk.value("size", std::int64_t{0})) continue;  // more to read now
     if (!follow || chunk.value("finished", false)) break;
     const int current = chunk.value("current_epoch", chunk_epoch);
@@ -616,6 +622,7 @@ class HttpControlPlane final : public agent::ControlPlane {
     client_.set_write_timeout(ms(std::min(10.0, call_timeout_s)));
   }
   Status Register(const agent::NodeInfo& n) override {
+    node_ = n.name;  // reports name it: a gang spread over nodes ends member by member
     const json body = {{"name", n.name},
                        {"cpu_milli", n.cpu_milli},
                        {"memory_mib", n.memory_mib},
@@ -651,7 +658,7 @@ class HttpControlPlane final : public agent::ControlPlane {
   }
   Status Report(std::int64_t id, int epoch, const std::string& state, int exit_code,
                 const std::string& message) override {
-    json body = {{"state", state}, {"epoch", epoch}};
+    json body = {{"state", state}, {"epoch", epoch}, {"node", node_}};
     if (state == "succeeded" || state == "failed") body["exit_code"] = exit_code;
     if (!message.empty()) body["message"] = message;
     auto r = client_.Post("/v1/workloads/" + std::to_string(id) + "/status", headers_, body.dump(),
@@ -677,6 +684,7 @@ class HttpControlPlane final : public agent::ControlPlane {
  private:
   httplib::Client client_;
   httplib::Headers headers_;
+  std::string node_;
 };
 
 struct AgentArgs {

@@ -14,6 +14,7 @@
 
 #include "controller/job_spec.h"
 #include "controller/state_keys.h"
+#include "controller/workload_record.h"
 #include "core/cluster.h"
 #include "core/gpu_model.h"
 
@@ -300,7 +301,8 @@ HttpResponse ListTenants(Context& ctx, const Caller& caller) {
 // ---- workloads ---------------------------------------------------------------------------
 
 bool IsState(std::string_view s) {
-  return s == "pending" || s == "running" || s == "succeeded" || s == "failed" || s == "cancelled";
+  return s == "pending" || s == "assigned" || s == "running" || s == "succeeded" ||
+         s == "failed" || s == "cancelled";
 }
 
 HttpResponse SubmitWorkload(Context& ctx, const Caller& caller, const HttpRequest& request) {
@@ -430,7 +432,7 @@ HttpResponse CancelWorkload(Context& ctx, const Caller& caller, std::int64_t id)
     record["updated_at"] = ctx.clock.NowSeconds();
     record["finished_at"] = record["updated_at"];
     // Its slices stay booked until the agent says the process is gone (status "stopped").
-    if (state != "pending") record["releasing"] = true;
+    if (state != "pending") MarkReleasing(record);
     auto revision = PutIfUnchanged(ctx, kv, record);
     if (!revision.ok()) return FromStatus(revision.status());
     if (*revision != 0) {
@@ -469,7 +471,8 @@ HttpResponse ListWorkloads(Context& ctx, const Caller& caller, std::string_view 
     if (key == "state") {
       if (!IsState(value)) {
         return Error(400, "invalid_argument",
-                     "state: must be one of pending, running, succeeded, failed, cancelled");
+                     "state: must be one of pending, assigned, running, succeeded, failed, "
+                     "cancelled");
       }
       state_filter = value;
     } else if (key == "tenant") {
@@ -554,6 +557,16 @@ HttpResponse RegisterNode(Context& ctx, const Caller& caller, const HttpRequest&
                    f);
     }
   }
+  if (doc.contains("gpu_memory_mib") &&
+      (!doc["gpu_memory_mib"].is_number_integer() || doc["gpu_memory_mib"].get<std::int64_t>() < 1)) {
+    return Error(400, "invalid_argument", "gpu_memory_mib: a positive integer", "gpu_memory_mib");
+  }
+  if (doc.contains("simulated") && !doc["simulated"].is_boolean()) {
+    return Error(400, "invalid_argument", "simulated: true or false", "simulated");
+  }
+  if (doc.contains("model") && !doc["model"].is_string()) {
+    return Error(400, "invalid_argument", "model: a GPU model name", "model");
+  }
   const std::int64_t gpus = doc["gpus"];
   if (gpus > core::kMaxDevicesPerNode) {
     return Error(400, "invalid_argument",
@@ -588,11 +601,12 @@ Result<std::pair<json, json>> AssignmentsOf(Context& ctx, const std::string& nod
   json stop = json::array();
   for (const auto& w : ctx.index.OnNode(node)) {
     const json& record = w->record;
-    if (record.value("releasing", false)) {
+    if (ReleasingOn(record, node)) {
       stop.push_back({{"id", w->id}, {"epoch", record.value("epoch", 0)}});
       continue;
     }
     if (w->state != "assigned" && w->state != "running") continue;
+    if (MemberDone(record, node)) continue;  // this node's part of a spread gang has ended
     json mine = json::array();
     for (const json& b : record.value("bindings", json::array())) {
       if (b.value("node", "") == node) mine.push_back(b);
@@ -658,7 +672,7 @@ HttpResponse ReportStatus(Context& ctx, const Caller& caller, std::int64_t id,
   if (!body.ok()) return FromStatus(body.status());
   const json& doc = *body;
   if (!doc.is_object() || !doc.contains("state") || !doc["state"].is_string()) {
-    return Error(400, "invalid_argument", "state: running, succeeded or failed", "state");
+    return Error(400, "invalid_argument", "state: running, succeeded, failed or stopped", "state");
   }
   const std::string next = doc["state"];
   if (next != "running" && next != "succeeded" && next != "failed" && next != "stopped") {
@@ -668,6 +682,21 @@ HttpResponse ReportStatus(Context& ctx, const Caller& caller, std::int64_t id,
   if (!doc.contains("epoch") || !doc["epoch"].is_number_integer()) {
     return Error(400, "invalid_argument", "epoch: the assignment's epoch is required", "epoch");
   }
+  if (doc.contains("node") && !doc["node"].is_string()) {
+    return Error(400, "invalid_argument", "node: the reporting agent's node name", "node");
+  }
+  if (const auto e = doc["epoch"].get<std::int64_t>(); e < 0 || e > (std::int64_t{1} << 30)) {
+    return Error(400, "invalid_argument", "epoch: out of range", "epoch");
+  }
+  if (doc.contains("exit_code") &&
+      (!doc["exit_code"].is_number_integer() || doc["exit_code"].get<std::int64_t>() < -1000 ||
+       doc["exit_code"].get<std::int64_t>() > 1000)) {
+    return Error(400, "invalid_argument", "exit_code: an integer from -1000 to 1000", "exit_code");
+  }
+  if (doc.contains("message") && !doc["message"].is_string()) {
+    return Error(400, "invalid_argument", "message: a string", "message");
+  }
+  const std::string node = doc.value("node", "");
   for (int attempt = 0; attempt < kMaxTxnAttempts; ++attempt) {
     auto loaded = LoadVisibleWorkload(ctx, caller, id);
     if (auto* r = std::get_if<HttpResponse>(&loaded)) return *r;
@@ -677,21 +706,45 @@ HttpResponse ReportStatus(Context& ctx, const Caller& caller, std::int64_t id,
       return Error(409, "conflict",
                    "stale epoch: workload " + std::to_string(id) + " was re-assigned; stop it");
     }
+    const std::set<std::string> bound = BoundNodes(record);
+    // A gang spread over nodes ends member by member: each node reports its own part.
+    const bool spread = bound.size() > 1 && bound.count(node) == 1;
+    const double now = ctx.clock.NowSeconds();
     if (next == "stopped") {
       // The agent confirms the process of a finished workload is gone: its slices are free.
       if (!record.value("releasing", false)) return JsonResponse(200, record);  // already
-      record.erase("releasing");
-      record["released_at"] = ctx.clock.NowSeconds();
+      ReleasedOn(record, spread ? node : "");
+      if (!record.value("releasing", false)) record["released_at"] = now;
     } else if (state != "assigned" && state != "running") {
       return Error(409, "conflict",
                    "workload " + std::to_string(id) + " is " + state + "; stop it");
+    } else if (spread && next != "running") {
+      if (MemberDone(record, node)) return JsonResponse(200, record);  // a repeated report
+      record["members_done"][node] = next;
+      record["updated_at"] = now;
+      if (next == "failed") {
+        // One member failed: the gang has failed; the others are stopped and confirm.
+        record["state"] = "failed";
+        record["finished_at"] = now;
+        if (doc.contains("exit_code")) record["exit_code"] = doc["exit_code"];
+        record["message"] =
+            "the member on " + node + " failed" +
+            (doc.contains("message") ? ": " + doc["message"].get<std::string>() : std::string());
+        MarkReleasing(record);
+      } else if (record["members_done"].size() == bound.size()) {
+        record["state"] = "succeeded";
+        record["finished_at"] = now;
+        record["exit_code"] = 0;
+      } else {
+        record["state"] = "running";
+      }
     } else {
       record["state"] = next;
-      record["updated_at"] = ctx.clock.NowSeconds();
+      record["updated_at"] = now;
       if (next == "running") record["started_at"] = record["updated_at"];  // of this epoch's run
       if (next != "running") record["finished_at"] = record["updated_at"];
       if (doc.contains("exit_code")) record["exit_code"] = doc["exit_code"];
-      if (doc.contains("message")) record["message"] = doc["message"];
+      if (doc.contains("message")) record["message"] = doc["message"].get<std::string>().substr(0, 4096);
     }
     auto revision = PutIfUnchanged(ctx, kv, record);
     if (!revision.ok()) return FromStatus(revision.status());
@@ -766,6 +819,8 @@ HttpResponse Logs(Context& ctx, const Caller& caller, std::int64_t id, const Htt
                                 {"epoch", e},
                                 {"stream", LogStreamName(*stream)},
                                 {"offset", chunk->offset},
+                                {"next_offset",
+                                 chunk->offset + static_cast<std::int64_t>(chunk->data.size())},
                                 {"data", chunk->data},
                                 {"size", chunk->size},
                                 {"state", state},
@@ -923,7 +978,9 @@ HttpResponse Route(Context& ctx, const HttpRequest& request) {
   } else if (path == "/v1/nodes") {
     endpoint = Endpoint::kNodes;
     allowed = "GET or POST";
-  } else if (path.starts_with(kNodesPath) && path.ends_with("/heartbeat")) {
+  } else if (path.starts_with(kNodesPath) &&
+             path.size() > kNodesPath.size() + std::string_view("/heartbeat").size() &&
+             path.ends_with("/heartbeat")) {
     node_name =
         std::string(path.substr(kNodesPath.size(), path.size() - kNodesPath.size() -
                                                        std::string_view("/heartbeat").size()));

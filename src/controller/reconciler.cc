@@ -9,6 +9,7 @@
 #include "controller/job_spec.h"
 #include "controller/node_liveness.h"
 #include "controller/workload_index.h"
+#include "controller/workload_record.h"
 #include "controller/state_keys.h"
 #include "core/cluster.h"
 #include "core/gpu_model.h"
@@ -34,7 +35,9 @@ Result<std::vector<store::KeyValue>> ReadPrefix(store::KvStore& s, std::string_v
   return std::move(rr->kvs);
 }
 
-bool ParseNode(const json& j, core::Node* n) {
+// False for a record that is not a node (a wrong type anywhere included: the API validates what
+// it writes, but a store edited by hand must not stop the loop).
+bool ParseNode(const json& j, core::Node* n) try {
   if (!j.is_object() || !j.contains("name") || !j["name"].is_string()) return false;
   n->name = j["name"];
   n->cpu_milli = j.value("cpu_milli", core::Milli{0});
@@ -48,6 +51,8 @@ bool ParseNode(const json& j, core::Node* n) {
     n->gpu_memory_mib = j.value("gpu_memory_mib", core::GetGpuModel(*model).memory_mib);
   }
   return true;
+} catch (const json::exception&) {
+  return false;
 }
 
 json SliceJson(const core::Slice& s) {
@@ -237,11 +242,12 @@ Result<ReconcileReport> ReconcileOnce(store::KvStore& store, double now_s,
       next["updated_at"] = now_s;
       if (releasing) {
         // Its node is gone, and its agent fences itself: nothing left to wait for.
-        next.erase("releasing");
+        ReleasedOn(next, "");
       } else {
         // Back to the queue, to run elsewhere (the agent there fences itself).
         next["state"] = "pending";
         next.erase("bindings");
+        next.erase("members_done");
         next["attempts"] = record.value("attempts", 0) + 1;
       }
       auto rev = Rewrite(store, *w, next);
@@ -272,7 +278,7 @@ Result<ReconcileReport> ReconcileOnce(store::KvStore& store, double now_s,
         now_s - started > static_cast<double>(w->spec->max_runtime_s)) {
       json next = record;
       next["state"] = "failed";
-      next["releasing"] = true;
+      MarkReleasing(next);
       next["message"] = "exceeded its max_runtime of " + std::to_string(w->spec->max_runtime_s) +
                         " s; stopped";
       next["updated_at"] = now_s;
@@ -335,6 +341,7 @@ Result<ReconcileReport> ReconcileOnce(store::KvStore& store, double now_s,
       }
       assigned["state"] = "assigned";
       assigned["bindings"] = bindings;
+      assigned.erase("members_done");
       assigned["epoch"] = p.record.value("epoch", 0) + 1;
       assigned["assigned_at"] = now_s;
       assigned["updated_at"] = now_s;

@@ -240,6 +240,97 @@ TEST_F(AgentApi, MetricsAreForTheAdminInPrometheusText) {
       << r.body;
 }
 
+TEST_F(AgentApi, AGangSpreadOverNodesEndsMemberByMember) {
+  // Two nodes of 1 GPU; gangs of 2 x 1 GPU take one GPU on each. Gang 1: n1's member ends
+  // first, n2's keeps running; both done -> succeeded. Gang 2: n1's member fails -> the gang has
+  // failed, n2 is ordered to stop its member and confirm.
+  ASSERT_EQ(Call("POST", "/v1/nodes", admin_, Node("n1", 1)).status, 200);
+  ASSERT_EQ(Call("POST", "/v1/nodes", admin_, Node("n2", 1)).status, 200);
+  const json gang = {{"name", "g"}, {"command", "true"}, {"gang", 2}, {"resources", {{"gpus", 1}}}};
+  ASSERT_EQ(Call("POST", "/v1/workloads", tenant_, gang).status, 201);
+  const auto pass = [&] {
+    ASSERT_TRUE(
+        ReconcileOnce(*store_, clock_.NowSeconds(), {}, &handler_.index(), &handler_.liveness())
+            .ok());
+  };
+  const auto report = [&](int id, const std::string& node, const std::string& state) {
+    json body = {{"state", state}, {"epoch", 1}, {"node", node}};
+    if (state == "succeeded" || state == "failed") body["exit_code"] = state == "failed" ? 1 : 0;
+    return Call("POST", "/v1/workloads/" + std::to_string(id) + "/status", admin_, body);
+  };
+  const auto beat = [&](const std::string& node) {
+    return json::parse(Call("POST", "/v1/nodes/" + node + "/heartbeat", admin_).body);
+  };
+  const auto state_of = [&](int id) {
+    return json::parse(Call("GET", "/v1/workloads/" + std::to_string(id), admin_).body);
+  };
+  pass();
+  ASSERT_EQ(beat("n1")["assignments"].size(), 1u);
+  ASSERT_EQ(beat("n2")["assignments"].size(), 1u);
+  ASSERT_EQ(report(1, "n1", "running").status, 200);
+  ASSERT_EQ(report(1, "n2", "running").status, 200);
+  ASSERT_EQ(report(1, "n1", "succeeded").status, 200);
+  EXPECT_EQ(state_of(1)["state"], "running");
+  EXPECT_EQ(beat("n1")["assignments"].size(), 0u);  // n1's part is over: not started again
+  EXPECT_EQ(beat("n2")["assignments"].size(), 1u);  // n2's runs on
+  ASSERT_EQ(report(1, "n2", "succeeded").status, 200);
+  EXPECT_EQ(state_of(1)["state"], "succeeded");
+
+  ASSERT_EQ(Call("POST", "/v1/workloads", tenant_, gang).status, 201);
+  pass();
+  ASSERT_EQ(report(2, "n1", "running").status, 200);
+  ASSERT_EQ(report(2, "n2", "running").status, 200);
+  ASSERT_EQ(report(2, "n1", "failed").status, 200);
+  const json failed = state_of(2);
+  EXPECT_EQ(failed["state"], "failed");
+  EXPECT_EQ(failed["releasing_nodes"], json::array({"n2"}));
+  EXPECT_EQ(beat("n1")["stop"].size(), 0u);
+  const json n2 = beat("n2");
+  EXPECT_EQ(n2["assignments"].size(), 0u);
+  ASSERT_EQ(n2["stop"].size(), 1u);
+  // n2's late report of its own end is refused (the gang is over); its stop confirmation frees it.
+  EXPECT_EQ(report(2, "n2", "succeeded").status, 409);
+  ASSERT_EQ(report(2, "n2", "stopped").status, 200);
+  EXPECT_FALSE(state_of(2).contains("releasing"));
+}
+
+TEST_F(AgentApi, BadAgentInputIsRefusedNamingTheField) {
+  struct Case {
+    std::string path;
+    json body;
+    int status;
+    std::string field;
+  };
+  json bad_memory = Node("n1", 1);
+  bad_memory["gpu_memory_mib"] = "x";
+  json bad_simulated = Node("n1", 1);
+  bad_simulated["simulated"] = "yes";
+  ASSERT_EQ(Call("POST", "/v1/nodes", admin_, Node("n1", 1)).status, 200);
+  ASSERT_EQ(Call("POST", "/v1/workloads", tenant_, json{{"name", "a"}, {"command", "true"}}).status,
+            201);
+  const Case cases[] = {
+      {"/v1/nodes", bad_memory, 400, "gpu_memory_mib"},
+      {"/v1/nodes", bad_simulated, 400, "simulated"},
+      {"/v1/workloads/1/status", {{"state", "failed"}, {"epoch", 0}, {"exit_code", "boom"}}, 400,
+       "exit_code"},
+      {"/v1/workloads/1/status", {{"state", "failed"}, {"epoch", 0}, {"message", json::array()}},
+       400, "message"},
+      {"/v1/workloads/1/status", {{"state", "running"}, {"epoch", 4294967297}}, 400, "epoch"},
+      {"/v1/workloads/1/status", {{"state", "running"}, {"epoch", 0}, {"node", 3}}, 400, "node"},
+  };
+  for (const Case& c : cases) {
+    const HttpResponse r = Call("POST", c.path, admin_, c.body);
+    EXPECT_EQ(r.status, c.status) << c.body.dump() << " -> " << r.body;
+    EXPECT_EQ(json::parse(r.body)["error"].value("field", ""), c.field) << r.body;
+  }
+  // "/v1/nodes/heartbeat" is not the heartbeat of a node called "heartbeat".
+  EXPECT_EQ(Call("POST", "/v1/nodes/heartbeat", admin_).status, 404);
+  // A registration with a wrong type never reached the store: the loop still runs.
+  EXPECT_TRUE(
+      ReconcileOnce(*store_, clock_.NowSeconds(), {}, &handler_.index(), &handler_.liveness())
+          .ok());
+}
+
 TEST_F(AgentApi, ALostNodeThatComesBackIsReadyAgainAndItsWorkWasMoved) {
   ASSERT_EQ(Call("POST", "/v1/nodes", admin_, Node("n1", 1)).status, 200);
   ASSERT_EQ(Call("POST", "/v1/nodes", admin_, Node("n2", 1)).status, 200);
