@@ -77,10 +77,9 @@ TEST(PoolIntegration, GangMembersOnTwoNodesEachRunToTheirEnd) {
   EXPECT_TRUE(problems.empty()) << Lines(problems);
   ASSERT_EQ(runs.size(), 2u) << "one run per member expected";
   EXPECT_EQ(final_state.value("state", ""), "succeeded") << final_state.dump();
-  // PRODUCT BUG (gang completion): the member on a1 exits first and reports `succeeded`; the
-  // controller marks the whole workload succeeded (ReportStatus takes one member's report as the
-  // workload's), so a2's next heartbeat no longer lists it and a2 kills its member midway:
-  // its journal says "stopped: no longer assigned here" and "finished" is never printed on a2.
+  // The member on a1 exits first and reports `succeeded`: the gang stays running until a2's
+  // member has ended too (once, one member's report ended the whole gang and a2 killed its
+  // member midway: "stopped: no longer assigned here", no "finished" printed).
   for (const WorkloadRun& run : runs) {
     EXPECT_EQ(run.why, "exited 0") << run.Name() << " did not run to its end";
   }

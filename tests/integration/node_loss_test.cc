@@ -151,13 +151,10 @@ TEST(PoolIntegration, LostNodesJobsMoveAndNeverRunTwice) {
       15s);
   EXPECT_TRUE(fenced) << "a1 did not stop its workloads\n" << pool->DumpLogs();
   EXPECT_TRUE(problems.empty()) << Lines(problems);
-  // PRODUCT BUG (late fencing): with the link down, packets vanish, so each heartbeat blocks for
-  // the agent's HTTP connection timeout (3 s) before failing, and Agent::Tick compares the lease
-  // with `now_s` taken before that call. The fence comes at the second failed heartbeat, about
-  // 0.2 + 3 + 3 s after the cut instead of the 2 s lease, after the controller has already given
-  // the jobs to another node (4 s node timeout): the jobs' own output shows both runs alive at
-  // once. The journal's "end" carries the stale tick time (about 3.4 s after the cut), so it hides
-  // most of the overlap; the output-based checks below do not depend on it.
+  // With the link down packets vanish, so a heartbeat blocks until its timeout. The agent must
+  // judge its lease by the time after that call (it once used the tick's start and fenced at
+  // the second failed heartbeat, ~6 s after the cut, after the controller had moved the jobs);
+  // the checks on the jobs' own output below do not depend on the journal's times.
   for (const WorkloadRun& r : a1_runs) {
     EXPECT_EQ(r.why, "fenced") << r.Name();
     EXPECT_LE(r.end - cut_at, kLeaseS + kSlackS)
@@ -223,8 +220,7 @@ TEST(PoolIntegration, LostNodesJobsMoveAndNeverRunTwice) {
     EXPECT_NE(list[1]->node, "a1");
     EXPECT_EQ(list[1]->why, "exited 0");
 
-    // The jobs' own output: the last line of epoch 1 comes before the first of epoch 2 (fails
-    // with the late-fencing PRODUCT BUG above).
+    // The jobs' own output: the last line of epoch 1 comes before the first of epoch 2.
     const int agent = list[1]->node == "a2" ? 2 : 3;
     const std::vector<double> before = AliveTimes(output_on(1, id))[1];
     const std::vector<double> after = AliveTimes(output_on(agent, id))[2];
