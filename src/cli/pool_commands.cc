@@ -79,6 +79,9 @@ using Companion =
     std::function<void(const std::string& url, const std::string& admin_token,
                        controller::ApiHandler& handler, const std::atomic<bool>& stopping)>;
 
+// The reconcile loop runs a pass at most this often (and at least every second).
+constexpr auto kMinPassInterval = std::chrono::milliseconds(25);
+
 // How many store revisions of history the server keeps for watches and /v1/events.
 constexpr store::Revision kKeepRevisions = 100'000;
 
@@ -185,6 +188,9 @@ int RunServer(const ServerArgs& args, const Companion& companion = {}) {
         }
       }
       (*store)->WaitForChange(seen, std::chrono::milliseconds(1000));
+      // At most one pass per kMinPassInterval: under a burst of changes, one pass takes them
+      // all (each pass reads the nodes and decides the whole queue).
+      std::this_thread::sleep_until(pass_start + kMinPassInterval);
     }
   });
   std::thread companion_thread;
@@ -263,6 +269,7 @@ struct Reply {
 Result<Reply> Call(const Endpoint& e, const std::string& method, const std::string& path,
                    const json* body = nullptr) {
   httplib::Client client(e.server);
+  client.set_tcp_nodelay(true);
   client.set_connection_timeout(5);
   client.set_read_timeout(30);
   const httplib::Headers headers = {{"Authorization", "Bearer " + e.token}};
@@ -617,6 +624,7 @@ class HttpControlPlane final : public agent::ControlPlane {
     const auto ms = [](double s) {
       return std::chrono::milliseconds(static_cast<long>(std::max(0.1, s) * 1000));
     };
+    client_.set_tcp_nodelay(true);
     client_.set_connection_timeout(ms(std::min(3.0, call_timeout_s / 2)));
     client_.set_read_timeout(ms(std::min(10.0, call_timeout_s)));
     client_.set_write_timeout(ms(std::min(10.0, call_timeout_s)));

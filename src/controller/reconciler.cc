@@ -207,9 +207,10 @@ Result<ReconcileReport> ReconcileOnce(store::KvStore& store, double now_s,
   report.malformed += index->malformed();
   std::map<std::string, core::Milli> usage;  // tenant -> GPU milli held
   std::vector<std::shared_ptr<const IndexedWorkload>> pending;
+  static const json kNoBindings = json::array();
   for (const auto& w : index->Active()) {
     const json& record = w->record;
-    const bool releasing = record.value("releasing", false);
+    const bool releasing = w->releasing;
     if (w->state == "pending") {
       if (!w->spec) {
         ++report.malformed;
@@ -218,9 +219,11 @@ Result<ReconcileReport> ReconcileOnce(store::KvStore& store, double now_s,
       pending.push_back(w);
       continue;
     }
+    const auto found = record.find("bindings");
+    const json& bindings = found != record.end() && found->is_array() ? *found : kNoBindings;
     bool on_ready_node = true;
     std::vector<core::Binding> held;
-    for (const json& b : record.value("bindings", json::array())) {
+    for (const json& b : bindings) {
       const auto it = node_index.find(b.value("node", std::string()));
       if (it == node_index.end()) {
         on_ready_node = false;
@@ -231,9 +234,11 @@ Result<ReconcileReport> ReconcileOnce(store::KvStore& store, double now_s,
       binding.node = it->second;
       binding.cpu_milli = b.value("cpu_milli", core::Milli{0});
       binding.memory_mib = b.value("memory_mib", core::MiB{0});
-      for (const json& s : b.value("slices", json::array())) {
-        core::Slice slice;
-        if (ParseSlice(s, &slice)) binding.slices.push_back(slice);
+      if (const auto sl = b.find("slices"); sl != b.end() && sl->is_array()) {
+        for (const json& s : *sl) {
+          core::Slice slice;
+          if (ParseSlice(s, &slice)) binding.slices.push_back(slice);
+        }
       }
       held.push_back(std::move(binding));
     }
@@ -270,7 +275,7 @@ Result<ReconcileReport> ReconcileOnce(store::KvStore& store, double now_s,
       // shrank; it is left in place and counted, never double-booked.
       if (!cluster.Bind(b).ok()) ++report.malformed;
     }
-    if (!releasing) usage[record.value("tenant", std::string())] += BindingsMilli(record["bindings"]);
+    if (!releasing) usage[record.value("tenant", std::string())] += BindingsMilli(bindings);
     // The run-time limit: a running workload past its max_runtime fails; its slices stay booked
     // until its agent has stopped it.
     const double started = record.value("started_at", 0.0);
@@ -290,8 +295,8 @@ Result<ReconcileReport> ReconcileOnce(store::KvStore& store, double now_s,
   }
   report.pending = static_cast<int>(pending.size());
   std::stable_sort(pending.begin(), pending.end(), [](const auto& a, const auto& b) {
-    return std::make_tuple(a->spec->priority, a->record.value("submitted_at", 0.0), a->id) <
-           std::make_tuple(b->spec->priority, b->record.value("submitted_at", 0.0), b->id);
+    return std::make_tuple(a->spec->priority, a->submitted_at, a->id) <
+           std::make_tuple(b->spec->priority, b->submitted_at, b->id);
   });
 
   // 3. Tenant caps, then decide, then commit each workload's binds (a gang's members together).
@@ -332,6 +337,14 @@ Result<ReconcileReport> ReconcileOnce(store::KvStore& store, double now_s,
     for (const sched::Action& a : actions) {
       if (a.kind == sched::ActionKind::kBind) by_workload[owner.at(a.workload)].push_back(&a);
     }
+    // Every bind of the pass in one transaction (one disk sync), each compared on its workload's
+    // revision; if any workload changed meanwhile, the binds are committed one by one instead so
+    // the others still go through.
+    struct Bind {
+      const IndexedWorkload* workload;
+      json record;
+    };
+    std::vector<Bind> binds_now;
     for (const auto& [i, binds] : by_workload) {
       const IndexedWorkload& p = *pending[i];
       json assigned = p.record;
@@ -345,11 +358,29 @@ Result<ReconcileReport> ReconcileOnce(store::KvStore& store, double now_s,
       assigned["epoch"] = p.record.value("epoch", 0) + 1;
       assigned["assigned_at"] = now_s;
       assigned["updated_at"] = now_s;
-      auto rev = Rewrite(store, p, assigned);
-      if (!rev.ok()) return rev.status();
-      if (*rev != 0) {
+      binds_now.push_back({&p, std::move(assigned)});
+    }
+    bool all_at_once = false;
+    if (binds_now.size() > 1) {
+      store::TxnRequest txn;
+      for (const Bind& b : binds_now) {
+        txn.compare.push_back(store::ModRevisionIs(b.workload->key, b.workload->mod_revision));
+        txn.success.push_back(store::PutOp(b.workload->key, b.record.dump()));
+      }
+      auto r = store.Txn(txn);
+      if (!r.ok()) return r.status();
+      all_at_once = r->succeeded;
+    }
+    for (const Bind& b : binds_now) {
+      bool bound = all_at_once;
+      if (!all_at_once) {
+        auto rev = Rewrite(store, *b.workload, b.record);
+        if (!rev.ok()) return rev.status();
+        bound = *rev != 0;
+      }
+      if (bound) {
         ++report.bound;
-        report.queue_wait_s.push_back(now_s - p.record.value("submitted_at", now_s));
+        report.queue_wait_s.push_back(now_s - b.workload->submitted_at);
       } else {
         ++report.conflicts;
       }

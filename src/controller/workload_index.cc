@@ -36,12 +36,16 @@ void WorkloadIndex::Apply(const store::KeyValue& kv) {
   entry->mod_revision = kv.mod_revision;
   entry->id = record.value("id", std::int64_t{0});
   entry->state = state;
+  entry->releasing = releasing;
+  if (const auto it = record.find("submitted_at"); it != record.end() && it->is_number()) {
+    entry->submitted_at = it->get<double>();
+  }
   auto spec = ParseJobSpec(record.value("spec", json()));
   if (spec.ok()) entry->spec = std::move(*spec);
-  if (state != "pending") {
-    const json bindings = record.value("bindings", json::array());
-    for (const json& b : bindings) {
-      if (b.is_object()) entry->nodes.insert(b.value("node", std::string()));
+  if (const auto b = record.find("bindings"); state != "pending" && b != record.end() &&
+                                               b->is_array()) {
+    for (const json& binding : *b) {
+      if (binding.is_object()) entry->nodes.insert(binding.value("node", std::string()));
     }
   }
   entry->record = std::move(record);

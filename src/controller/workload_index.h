@@ -37,6 +37,8 @@ struct IndexedWorkload {
   store::Revision mod_revision = 0;
   std::int64_t id = 0;
   std::string state;  // pending | assigned | running, or a finished state while releasing
+  double submitted_at = 0;  // the queue's sort key, read once
+  bool releasing = false;
   nlohmann::json record;
   std::optional<JobSpec> spec;  // nullopt: the stored spec does not parse (counted as malformed)
   std::set<std::string> nodes;  // nodes of its bindings (assigned, running)

@@ -1,6 +1,8 @@
 #include "sched/scheduler.h"
 
 #include <algorithm>
+#include <set>
+#include <tuple>
 #include <cassert>
 #include <limits>
 #include <unordered_map>
@@ -354,6 +356,12 @@ std::vector<Action> Scheduler::Decide(const Snapshot& snapshot) {
     const Workload& w = snapshot.pending[p];
     if (w.gang_size > 1 && w.gang != 0) gangs[w.gang].push_back(p);
   }
+  // Request shapes that found no node. Within one decision the pool only fills up (a gang that
+  // fails is taken back whole), so a shape that did not fit will not fit later in the queue:
+  // with thousands of pending workloads of a few shapes, each later one is skipped at once.
+  // (Not with moves: a move plan may free room.)
+  using Shape = std::tuple<core::Milli, core::MiB, int, core::Milli, core::MiB, int, core::ModelSet>;
+  std::set<Shape> unplaceable;
   for (size_t p = 0; p < snapshot.pending.size(); ++p) {
     const Workload& w = snapshot.pending[p];
     if (w.gang_size > 1 && w.gang != 0) {
@@ -363,9 +371,18 @@ std::vector<Action> Scheduler::Decide(const Snapshot& snapshot) {
       }
       continue;
     }
+    const Shape shape{w.cpu_milli,
+                      w.memory_mib,
+                      w.gpu.count,
+                      w.gpu.milli_per_gpu,
+                      w.gpu.memory_per_gpu,
+                      w.gpu.mig ? static_cast<int>(*w.gpu.mig) : -1,
+                      w.gpu.models};
+    if (config_.max_moves == 0 && unplaceable.count(shape) != 0) continue;
     core::DeterministicRng rng(core::MixSeed(snapshot.seed, p));
     Choice choice = ChooseNode(cluster, placement, w, *policy_, scorers_, fragmentation_.get(), rng,
                                -1, config_.max_scored_nodes);
+    if (choice.node < 0 && config_.max_moves == 0) unplaceable.insert(shape);
     if (choice.node >= 0) {
       Action a;
       a.kind = ActionKind::kBind;

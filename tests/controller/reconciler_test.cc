@@ -247,6 +247,57 @@ TEST(Reconciler, ATenantsCapHoldsBackWhatWouldGoOverIt) {
   EXPECT_EQ(Get(*s, 5)["state"], "pending");
 }
 
+// A store that, just before the first transaction of several compares (the pass's batch of
+// binds), lets "someone else" change workload 2: the batch fails on that compare.
+class InterferingStore : public store::KvStore {
+ public:
+  explicit InterferingStore(store::KvStore& inner) : inner_(inner) {}
+  Result<store::RangeResult> Range(const store::RangeRequest& r) override {
+    return inner_.Range(r);
+  }
+  Result<store::TxnResult> Txn(const store::TxnRequest& r) override {
+    if (r.compare.size() > 1 && !interfered_) {
+      interfered_ = true;
+      json w = json::parse(inner_.Get(Key(2))->value);
+      w["state"] = "cancelled";
+      (void)inner_.Put(Key(2), w.dump());
+    }
+    return inner_.Txn(r);
+  }
+  Result<store::EventBatch> EventsSince(std::string_view key, std::string_view end,
+                                        store::Revision from, std::size_t limit) override {
+    return inner_.EventsSince(key, end, from, limit);
+  }
+  store::Revision CurrentRevision() override { return inner_.CurrentRevision(); }
+  bool WaitForChange(store::Revision after, std::chrono::milliseconds t) override {
+    return inner_.WaitForChange(after, t);
+  }
+  Status Compact(store::Revision upto) override { return inner_.Compact(upto); }
+  store::Revision CompactedRevision() override { return inner_.CompactedRevision(); }
+
+ private:
+  store::KvStore& inner_;
+  bool interfered_ = false;
+};
+
+TEST(Reconciler, BindsCommitTogetherAndOneByOneWhenOneOfThemChanged) {
+  // Three 1-GPU jobs on a 4-GPU node: the pass commits the three binds in one transaction. Here
+  // job 2 is cancelled just before: the batch fails, 1 and 3 are bound one by one, 2 conflicts.
+  auto inner = store::NewMemoryStore();
+  PutNode(*inner, "n1", 4, 100);
+  const std::string one = "name: a\ncommand: x\nresources: {gpus: 1}\n";
+  for (int id = 1; id <= 3; ++id) PutWorkload(*inner, id, one, id);
+  InterferingStore s(*inner);
+  auto r = ReconcileOnce(s, 110, {});
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->bound, 2);
+  EXPECT_EQ(r->conflicts, 1);
+  EXPECT_EQ(Get(*inner, 1)["state"], "assigned");
+  EXPECT_EQ(Get(*inner, 2)["state"], "cancelled");
+  EXPECT_EQ(Get(*inner, 3)["state"], "assigned");
+  EXPECT_EQ(r->queue_wait_s, (std::vector<double>{109, 107}));  // 110 - submitted 1 and 3
+}
+
 TEST(WorkloadIndex, FollowsTheStoreAndReloadsAfterCompaction) {
   auto s = store::NewMemoryStore();
   PutWorkload(*s, 1, "name: a\ncommand: x\n", 0);
