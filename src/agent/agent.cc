@@ -1,12 +1,14 @@
 #include "agent/agent.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <sys/stat.h>
 
 #include <algorithm>
 #include <fstream>
+#include <iterator>
 #include <limits>
 #include <set>
 #include <utility>
@@ -94,7 +96,54 @@ void Agent::Journal(const char* event, std::int64_t id, int epoch, double now_s,
   ::close(fd);
 }
 
-Status Agent::Start() { return control_.Register(config_.node); }
+namespace {
+
+// Whether process `pid` is workload `id`'s run of `epoch` (its environment says so), so that a pid
+// reused by something else is never touched.
+bool IsRunOf(pid_t pid, std::int64_t id, int epoch) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/environ", std::ios::binary);
+  if (!in) return false;
+  std::string env((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  env.insert(env.begin(), '\0');
+  return env.find(std::string(1, '\0') + "GPOOL_WORKLOAD_ID=" + std::to_string(id) + '\0') !=
+             std::string::npos &&
+         env.find(std::string(1, '\0') + "GPOOL_EPOCH=" + std::to_string(epoch) + '\0') !=
+             std::string::npos;
+}
+
+}  // namespace
+
+Status Agent::Start() {
+  RecoverFromJournal();
+  return control_.Register(config_.node);
+}
+
+void Agent::RecoverFromJournal() {
+  if (config_.journal_path.empty()) return;
+  std::ifstream in(config_.journal_path);
+  std::map<std::pair<std::int64_t, int>, pid_t> open;  // runs started and not ended
+  for (std::string line; std::getline(in, line);) {
+    const json j = json::parse(line, nullptr, false);
+    if (!j.is_object()) continue;  // a torn last line
+    const std::pair<std::int64_t, int> run{j.value("id", std::int64_t{0}), j.value("epoch", 0)};
+    if (j.value("event", "") == "start") {
+      open[run] = j.value("pid", 0);
+    } else {
+      open.erase(run);
+    }
+  }
+  const double now = Now(0);
+  for (const auto& [run, pid] : open) {
+    // An earlier agent on this node died while this ran: the process may still be there (it has
+    // its own session). Nobody watches it any more, so it is stopped and its run failed; it is
+    // never started again under the same epoch.
+    if (pid > 0 && IsRunOf(pid, run.first, run.second)) ::kill(-pid, SIGKILL);
+    started_.insert(run);
+    unreported_[run.first] = {run.second, "failed", -1,
+                              "the agent on " + config_.node.name + " restarted while it ran"};
+    Journal("end", run.first, run.second, now, {{"why", "agent restarted"}});
+  }
+}
 
 bool Agent::ShipLogs(std::int64_t id, Local& local, std::int64_t budget) {
   for (auto [stream, ship] : {std::pair<const char*, Shipping*>{"stdout", &local.out},
@@ -219,7 +268,7 @@ std::vector<std::string> Agent::Tick(double now_s) {
     for (const json& b : a.bindings) {
       for (const json& sl : b.value("slices", json::array())) slices.push_back(sl);
     }
-    Journal("start", a.id, a.epoch, now_s, {{"slices", slices}});
+    Journal("start", a.id, a.epoch, now_s, {{"slices", slices}, {"pid", started->pid()}});
     const Status s = control_.Report(a.id, a.epoch, "running", 0, "");
     if (s.code() == StatusCode::kConflict) {  // cancelled between heartbeat and start
       (void)started->Stop(grace);

@@ -103,6 +103,9 @@ class Agent {
   Agent(AgentConfig config, ControlPlane& control, ProcessRunner& runner);
 
   // Registers the node. Call before the first Tick (and again after a failed Tick if desired).
+  // First, runs the journal shows started and not ended (an earlier agent on this node died)
+  // are killed if still there, and reported failed: a run is never watched by nobody, nor
+  // started twice.
   Status Start();
   // One round; returns what happened, for logs ("started 3", "fenced", ...), empty if nothing.
   std::vector<std::string> Tick(double now_s);
@@ -132,6 +135,7 @@ class Agent {
   AgentConfig config_;
   ControlPlane& control_;
   ProcessRunner& runner_;
+  void RecoverFromJournal();
   void Journal(const char* event, std::int64_t id, int epoch, double now_s,
                const nlohmann::json& extra);
 

@@ -2,11 +2,13 @@
 #include "agent/agent.h"
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <set>
 #include <sstream>
@@ -192,7 +194,8 @@ TEST_F(AgentTest, ShipsEachRunsOwnOutputAndResumesWhereTheControllerIs) {
 }
 
 TEST_F(AgentTest, AFinalReportTheControllerMissedIsSentAgainAndTheRunIsNotRepeated) {
-  control_.assignments = {Job(6, "echo once >> " + (dir_ / "runs").string())};
+  // (It sleeps first, so that the first tick sees it start but not end.)
+  control_.assignments = {Job(6, "sleep 0.3; echo once >> " + (dir_ / "runs").string())};
   agent_->Tick(0);
   ASSERT_EQ(control_.reports, std::vector<std::string>{"6@1:running:0"});
   // The controller goes down as the job ends: its `succeeded` is lost, and the heartbeat (the
@@ -226,6 +229,43 @@ TEST_F(AgentTest, FencesByTheTimeAfterAHeartbeatThatBlocked) {
   agent.Tick(26);
   EXPECT_TRUE(agent.fenced());
   EXPECT_EQ(agent.running(), 0u);
+}
+
+TEST_F(AgentTest, ARestartedAgentKillsWhatItsPredecessorLeftRunningAndReportsItFailed) {
+  // The first agent starts workload 12 and "dies" (its object is leaked on purpose, so nothing
+  // stops the process); a new agent with the same journal finds the run open.
+  control_.assignments = {Job(12, "sleep 30")};
+  agent_->Tick(0);
+  ASSERT_EQ(agent_->running(), 1u);
+  const std::string journal = Log("journal.jsonl");
+  const json start = json::parse(journal.substr(0, journal.find('\n')));
+  const pid_t pid = start["pid"].get<pid_t>();
+  ASSERT_EQ(::kill(pid, 0), 0);
+  // Wait (bounded) until the child has exec'd the workload: before that its environment is a
+  // copy of ours, and a restarted agent rightly refuses to kill what it cannot recognise.
+  bool execd = false;
+  for (int i = 0; i < 500 && !execd; ++i) {
+    std::ifstream env("/proc/" + std::to_string(pid) + "/environ", std::ios::binary);
+    const std::string e((std::istreambuf_iterator<char>(env)), std::istreambuf_iterator<char>());
+    execd = e.find("GPOOL_WORKLOAD_ID=12") != std::string::npos;
+    if (!execd) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(execd);
+  (void)agent_.release();  // the old agent dies without cleaning up (deliberate leak)
+  AgentConfig c;
+  c.node = {"n1", 8000, 16384, 2, "H100-80GB", true};
+  c.log_dir = dir_.string();
+  c.journal_path = (dir_ / "journal.jsonl").string();
+  agent_ = std::make_unique<Agent>(c, control_, runner_);
+  ASSERT_TRUE(agent_->Start().ok());
+  // The orphan is killed (reaped by us: it was our child), not started again, reported failed.
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFSIGNALED(status));
+  agent_->Tick(1);
+  EXPECT_EQ(agent_->running(), 0u);
+  EXPECT_EQ(control_.reports.back(), "12@1:failed:-1");
+  EXPECT_NE(Log("journal.jsonl").find("agent restarted"), std::string::npos);
 }
 
 TEST_F(AgentTest, ANewEpochRestartsTheWorkload) {
