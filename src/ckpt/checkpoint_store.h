@@ -1,0 +1,103 @@
+// CheckpointStore: checkpoints in a directory, content addressed and published atomically.
+//
+// Layout under the root:
+//   chunks/<first 2 hex>/<sha-256 hex>   one chunk file (chunk_codec.h), written once, never
+//                                        changed; shared by every checkpoint that holds the bytes
+//   manifests/<name>.json                one per checkpoint (checkpoint_manifest.h)
+//   latest                               the name of the last published checkpoint, and "\n"
+//   .tmp-* (in any of these folders)     a write in progress or left by a crash; gc removes them
+//
+// Save cuts each tensor into chunks of options.chunk_size bytes (a chunk never spans two
+// tensors), names each by the SHA-256 of its bytes and writes only the chunks not already
+// there, then publishes — PublishCheckpoint — in this order, each file written to a temp
+// name, fsynced, renamed into place and its directory fsynced: (1) the missing chunks, (2) the
+// manifest, (3) `latest`. So a crash (SIGKILL, power loss on a filesystem that keeps rename
+// order after fsync) at any point leaves `latest` naming a checkpoint whose manifest and every
+// chunk are complete on disk; at worst the new checkpoint is absent and temp files remain.
+//
+// Load and Verify read a manifest and every chunk, decompress it, join its planes and check its
+// SHA-256; any fault is an error naming the checkpoint, tensor, chunk index and hash.
+//
+// Thread safety / processes: any number of readers; one writer (Save, Gc) at a time per root,
+// and Gc never concurrently with a Save (it would remove that save's temp files and the chunks
+// its manifest is about to reference). The caller serialises writers.
+//
+// Errors: InvalidArgument (bad options, name or checkpoint), NotFound (no such checkpoint, no
+// `latest` yet), Unavailable (the filesystem failed: the message names the path and errno),
+// Internal (a corrupt or missing chunk, a malformed manifest), InvalidArgument for a manifest of
+// an unknown format_version.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "ckpt/checkpoint.h"
+#include "ckpt/checkpoint_manifest.h"
+#include "core/status.h"
+
+namespace gpool::ckpt {
+
+struct CheckpointStoreOptions {
+  std::uint64_t chunk_size = 4ull << 20;  // bytes; > 0 and a multiple of 8 (whole elements)
+  int zstd_level = 1;                     // 1..3
+  bool planes = true;                     // split floating-point tensors into byte planes
+};
+
+// The name `Load("latest")` and `Verify("latest")` resolve through the `latest` pointer; no
+// checkpoint may be called that.
+inline constexpr std::string_view kLatest = "latest";
+
+struct SaveReport {
+  std::uint64_t bytes_total = 0;           // original bytes of every tensor
+  std::uint64_t chunks_total = 0;          // chunk references in the manifest
+  std::uint64_t chunks_written = 0;        // chunk files this save created
+  std::uint64_t original_bytes_written = 0;  // original bytes of those chunks
+  std::uint64_t bytes_written = 0;         // compressed bytes of those chunk files (as on disk)
+  std::uint64_t manifest_bytes = 0;        // the manifest (always written)
+};
+
+struct GcReport {
+  std::uint64_t chunks_removed = 0;
+  std::uint64_t bytes_removed = 0;  // of the chunk files removed
+  std::uint64_t temp_files_removed = 0;
+};
+
+class CheckpointStore {
+ public:
+  // Creates the root and its folders if missing. InvalidArgument for bad options.
+  static Result<CheckpointStore> Open(std::string root, CheckpointStoreOptions options = {});
+
+  // Publishes `checkpoint` as `name` and points `latest` at it. Saving an existing name
+  // replaces its manifest (atomically). REQUIRES: no concurrent Save or Gc on this root.
+  // Names: 1-200 of [A-Za-z0-9._-], not starting with '.', not "latest".
+  Result<SaveReport> Save(std::string_view name, const Checkpoint& checkpoint);
+
+  // `name` or "latest"; tensors in saved order, bit for bit.
+  Result<Checkpoint> Load(std::string_view name) const;
+  // Everything Load checks, without keeping the data.
+  Status Verify(std::string_view name) const;
+  // The manifest alone (no chunk read).
+  Result<CheckpointManifest> ReadManifest(std::string_view name) const;
+  // The name `latest` points at; NotFound before the first save.
+  Result<std::string> Latest() const;
+
+  // Removes chunk files no manifest references and every temp file. If any manifest cannot be
+  // read, removes nothing and returns that error (its chunks might be the unreferenced ones).
+  // REQUIRES: no concurrent Save.
+  Result<GcReport> Gc();
+
+  const std::string& root() const { return root_; }
+
+ private:
+  CheckpointStore(std::string root, CheckpointStoreOptions options)
+      : root_(std::move(root)), options_(options) {}
+  // Reads and checks every chunk of `manifest`; fills `out` when non-null.
+  Status ReadChunks(const CheckpointManifest& manifest, Checkpoint* out) const;
+  std::string ChunkPath(const std::string& hash) const;
+
+  std::string root_;
+  CheckpointStoreOptions options_;
+};
+
+}  // namespace gpool::ckpt

@@ -1,0 +1,333 @@
+// CheckpointStore: round trip of every dtype bit for bit, content addressing and incremental
+// saves, each kind of damage on disk reported as an error naming what is damaged, and gc.
+#include "ckpt/checkpoint_store.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "../temp_dir.h"
+#include "ckpt/chunk_codec.h"
+#include "ckpt_test_data.h"
+
+namespace gpool::ckpt {
+namespace {
+
+namespace fs = std::filesystem;
+using test::MakeTensor;
+using test::RandomBytes;
+
+std::string ReadText(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+void WriteText(const fs::path& p, const std::string& text) {
+  std::ofstream out(p, std::ios::binary | std::ios::trunc);
+  out << text;
+}
+
+// One tensor of every dtype, with multi-chunk, empty, scalar and odd-sized blob cases.
+Checkpoint EveryDType() {
+  Checkpoint c;
+  c.tensors = {
+      MakeTensor("f32", DType::kF32, {7, 13}, 1),     // 364 bytes: 6 chunks of 64
+      MakeTensor("f16", DType::kF16, {33}, 2),        // 66 bytes: 64 + 2
+      MakeTensor("bf16", DType::kBF16, {4, 8}, 3),    // 64 bytes: exactly one chunk
+      MakeTensor("f64", DType::kF64, {9}, 4),         // 72 bytes
+      MakeTensor("i8", DType::kI8, {5}, 5),
+      MakeTensor("i16", DType::kI16, {5}, 6),
+      MakeTensor("i32", DType::kI32, {5}, 7),
+      MakeTensor("i64", DType::kI64, {5}, 8),
+      MakeTensor("u8", DType::kU8, {100}, 9),
+      MakeTensor("bool", DType::kBool, {17}, 10),
+      MakeTensor("scalar", DType::kF32, {}, 11),      // one element
+      MakeTensor("empty", DType::kF32, {0, 4}, 12),   // no chunks
+      Tensor{"optimizer-state", DType::kBlob, {}, RandomBytes(1001, 13)},
+  };
+  c.metadata = {1234, 5, "loader:shard=2;offset=99", {{"lr", "3e-4"}, {"git", "abc123"}}};
+  return c;
+}
+
+CheckpointStore OpenStore(const ::gpool::test::TempDir& dir, CheckpointStoreOptions options) {
+  Result<CheckpointStore> store = CheckpointStore::Open(dir.File("store"), options);
+  EXPECT_TRUE(store.ok()) << store.status().ToString();
+  return std::move(*store);
+}
+
+TEST(CheckpointStore, RoundTripEveryDTypeBitForBit) {
+  for (bool planes : {true, false}) {
+    ::gpool::test::TempDir dir("gpool-ckpt");
+    CheckpointStore store = OpenStore(dir, {.chunk_size = 64, .zstd_level = 1, .planes = planes});
+    const Checkpoint c = EveryDType();
+    Result<SaveReport> saved = store.Save("step-1234", c);
+    ASSERT_TRUE(saved.ok()) << saved.status().ToString();
+    // 364+66+64+72+5+10+20+40+100+17+4+0+1001 = 1763 bytes.
+    EXPECT_EQ(saved->bytes_total, 1763u);
+    for (std::string_view name : {"step-1234", "latest"}) {
+      Result<Checkpoint> back = store.Load(name);
+      ASSERT_TRUE(back.ok()) << back.status().ToString();
+      EXPECT_EQ(*back, c) << name << " planes " << planes;
+    }
+    EXPECT_TRUE(store.Verify("latest").ok());
+    Result<std::string> latest = store.Latest();
+    ASSERT_TRUE(latest.ok());
+    EXPECT_EQ(*latest, "step-1234");
+    EXPECT_TRUE(fs::exists(dir.path() / "store/manifests/step-1234.json"));
+  }
+}
+
+TEST(CheckpointStore, ChunksNeverSpanTensorsAndAreStoredOnce) {
+  ::gpool::test::TempDir dir("gpool-ckpt");
+  CheckpointStore store = OpenStore(dir, {.chunk_size = 64});
+  Checkpoint c;
+  const Tensor a = MakeTensor("a", DType::kU8, {100}, 1);
+  c.tensors = {a, Tensor{"a-copy", DType::kU8, {100}, a.bytes}, MakeTensor("b", DType::kU8, {10}, 2)};
+  Result<SaveReport> saved = store.Save("one", c);
+  ASSERT_TRUE(saved.ok()) << saved.status().ToString();
+  // a: 64 + 36; a-copy: the same two chunks; b: 10 (its own chunk, not appended to a's tail).
+  EXPECT_EQ(saved->chunks_total, 5u);
+  EXPECT_EQ(saved->chunks_written, 3u);
+  EXPECT_EQ(saved->original_bytes_written, 110u);
+  Result<CheckpointManifest> m = store.ReadManifest("one");
+  ASSERT_TRUE(m.ok());
+  ASSERT_EQ(m->tensors.size(), 3u);
+  EXPECT_EQ(m->tensors[0].chunks, m->tensors[1].chunks);
+  ASSERT_EQ(m->tensors[2].chunks.size(), 1u);
+  EXPECT_EQ(m->tensors[2].chunks[0].size, 10u);
+  EXPECT_EQ(m->tensors[0].chunks[0].hash, Sha256Hex(a.bytes.substr(0, 64)));
+  const std::string h = m->tensors[0].chunks[0].hash;
+  EXPECT_TRUE(fs::exists(dir.path() / "store/chunks" / h.substr(0, 2) / h));
+  // Saving the same tensors again writes no chunk.
+  Result<SaveReport> again = store.Save("two", c);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->chunks_written, 0u);
+  EXPECT_EQ(again->bytes_written, 0u);
+}
+
+TEST(CheckpointStore, IncrementalSaveWritesOnlyChangedTensors) {
+  // 100 tensors of 64 KiB (f32 normal and u8 random alternately), 16 KiB chunks: 6.25 MiB.
+  // The second save changes 2 of them (2 %). Accounting: "changed bytes" = the original bytes
+  // of the changed tensors (2 x 64 KiB = 131072); bytes_written = compressed chunk-file bytes
+  // the save created (the manifest, ~40 KiB of JSON here, is reported apart as manifest_bytes).
+  ::gpool::test::TempDir dir("gpool-ckpt");
+  CheckpointStore store = OpenStore(dir, {.chunk_size = 16 << 10});
+  Checkpoint c;
+  for (int i = 0; i < 100; ++i) {
+    const DType dtype = i % 2 == 0 ? DType::kF32 : DType::kU8;
+    const std::int64_t elements = dtype == DType::kF32 ? 16384 : 65536;
+    c.tensors.push_back(MakeTensor("layer" + std::to_string(i), dtype, {elements}, 100 + i));
+  }
+  Result<SaveReport> first = store.Save("step-1", c);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_EQ(first->bytes_total, 100u * 65536);
+  EXPECT_EQ(first->chunks_written, 400u);
+
+  c.tensors[10] = MakeTensor("layer10", DType::kF32, {16384}, 9000);
+  c.tensors[55] = MakeTensor("layer55", DType::kU8, {65536}, 9001);
+  c.metadata.step = 2;
+  Result<SaveReport> second = store.Save("step-2", c);
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  const std::uint64_t changed = 2 * 65536;
+  std::printf("incremental: bytes_total %llu, changed %llu, original_bytes_written %llu, "
+              "bytes_written %llu (%.3f x changed), manifest %llu\n",
+              (unsigned long long)second->bytes_total, (unsigned long long)changed,
+              (unsigned long long)second->original_bytes_written,
+              (unsigned long long)second->bytes_written,
+              double(second->bytes_written) / double(changed),
+              (unsigned long long)second->manifest_bytes);
+  EXPECT_EQ(second->chunks_written, 8u);
+  EXPECT_EQ(second->original_bytes_written, changed);
+  EXPECT_LE(double(second->bytes_written), 1.1 * double(changed));
+  Result<Checkpoint> back = store.Load("latest");
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(*back, c);
+  Result<Checkpoint> old = store.Load("step-1");
+  ASSERT_TRUE(old.ok());
+  EXPECT_EQ(old->metadata.step, 0);
+}
+
+TEST(CheckpointStore, PlanesShrinkAFloatCheckpoint) {
+  // 4 tensors of 256 Ki f32 from N(0, 0.02), default 4 MiB chunks, level 1.
+  Checkpoint c;
+  for (int i = 0; i < 4; ++i) {
+    c.tensors.push_back(MakeTensor("w" + std::to_string(i), DType::kF32, {512, 512}, 7 + i));
+  }
+  std::uint64_t written[2] = {0, 0};
+  for (bool planes : {false, true}) {
+    ::gpool::test::TempDir dir("gpool-ckpt");
+    CheckpointStore store = OpenStore(dir, {.planes = planes});
+    Result<SaveReport> r = store.Save("s", c);
+    ASSERT_TRUE(r.ok());
+    written[planes] = r->bytes_written;
+    std::printf("planes %d: %llu of %llu bytes (%.4f)\n", planes,
+                (unsigned long long)r->bytes_written, (unsigned long long)r->bytes_total,
+                double(r->bytes_written) / double(r->bytes_total));
+    Result<Checkpoint> back = store.Load("s");
+    ASSERT_TRUE(back.ok());
+    EXPECT_EQ(*back, c);
+  }
+  EXPECT_LT(written[true], written[false]);
+}
+
+// Damage on disk: each case breaks the saved checkpoint one way; Load and Verify both fail with
+// the code and a message naming what is broken.
+TEST(CheckpointStore, DamageIsAnErrorNamingWhatIsDamaged) {
+  struct Case {
+    const char* what;
+    // Breaks the store at `root`, given the hash of tensor "f16" chunk 1 and the manifest path.
+    void (*damage)(const fs::path& chunk, const fs::path& manifest);
+    StatusCode code;
+    std::vector<std::string> message_has;
+  } cases[] = {
+      {"chunk holds other bytes",
+       [](const fs::path& chunk, const fs::path&) {
+         WriteText(chunk, *EncodeChunk(std::string(2, 'x'), 1, 1));
+       },
+       StatusCode::kInternal,
+       {"tensor 'f16' chunk 1", "sha-256 mismatch"}},
+      {"bit flipped in the frame",
+       [](const fs::path& chunk, const fs::path&) {
+         std::string s = ReadText(chunk);
+         s[s.size() - 2] = static_cast<char>(s[s.size() - 2] ^ 0x10);
+         WriteText(chunk, s);
+       },
+       StatusCode::kInternal,
+       {"tensor 'f16' chunk 1"}},
+      {"truncated chunk file",
+       [](const fs::path& chunk, const fs::path&) {
+         fs::resize_file(chunk, fs::file_size(chunk) / 2);
+       },
+       StatusCode::kInternal,
+       {"tensor 'f16' chunk 1", "zstd"}},
+      {"empty chunk file", [](const fs::path& chunk, const fs::path&) { WriteText(chunk, ""); },
+       StatusCode::kInternal,
+       {"tensor 'f16' chunk 1", "truncated"}},
+      {"missing chunk", [](const fs::path& chunk, const fs::path&) { fs::remove(chunk); },
+       StatusCode::kInternal,
+       {"tensor 'f16' chunk 1", "missing"}},
+      {"manifest not JSON",
+       [](const fs::path&, const fs::path& manifest) { WriteText(manifest, "{\"format_ver"); },
+       StatusCode::kInternal,
+       {"checkpoint 's'", "not valid JSON"}},
+      {"unknown format_version",
+       [](const fs::path&, const fs::path& manifest) {
+         std::string s = ReadText(manifest);
+         const std::string from = "\"format_version\": 1";
+         s.replace(s.find(from), from.size(), "\"format_version\": 99");
+         WriteText(manifest, s);
+       },
+       StatusCode::kInvalidArgument,
+       {"unknown format_version 99"}},
+  };
+  for (const Case& c : cases) {
+    ::gpool::test::TempDir dir("gpool-ckpt");
+    CheckpointStore store = OpenStore(dir, {.chunk_size = 64});
+    ASSERT_TRUE(store.Save("s", EveryDType()).ok());
+    Result<CheckpointManifest> m = store.ReadManifest("s");
+    ASSERT_TRUE(m.ok());
+    const std::string h = m->tensors[1].chunks[1].hash;  // "f16", its 2-byte tail chunk
+    c.damage(dir.path() / "store/chunks" / h.substr(0, 2) / h,
+             dir.path() / "store/manifests/s.json");
+    const Status verify = store.Verify("s");
+    Result<Checkpoint> load = store.Load("latest");
+    ASSERT_FALSE(verify.ok()) << c.what;
+    ASSERT_FALSE(load.ok()) << c.what;
+    for (const Status& s : {verify, load.status()}) {
+      EXPECT_EQ(s.code(), c.code) << c.what << ": " << s.ToString();
+      for (const std::string& part : c.message_has) {
+        EXPECT_NE(s.message().find(part), std::string::npos) << c.what << ": " << s.message();
+      }
+    }
+  }
+}
+
+TEST(CheckpointStore, NotFoundAndInvalidArguments) {
+  ::gpool::test::TempDir dir("gpool-ckpt");
+  CheckpointStore store = OpenStore(dir, {});
+  EXPECT_EQ(store.Load("latest").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(store.Latest().status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(store.Verify("nope").code(), StatusCode::kNotFound);
+  const Checkpoint good = EveryDType();
+  for (const char* bad : {"", "latest", ".hidden", "a/b", "a b", "../x"}) {
+    EXPECT_EQ(store.Save(bad, good).status().code(), StatusCode::kInvalidArgument) << bad;
+    if (std::string_view(bad) != "latest") {
+      EXPECT_EQ(store.Load(bad).status().code(), StatusCode::kInvalidArgument) << bad;
+    }
+  }
+  Checkpoint wrong_size = good;
+  wrong_size.tensors[0].bytes.pop_back();
+  Status s = store.Save("x", wrong_size).status();
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("tensor 'f32'"), std::string::npos) << s.message();
+  Checkpoint twice = good;
+  twice.tensors.push_back(good.tensors[0]);
+  EXPECT_EQ(store.Save("x", twice).status().code(), StatusCode::kInvalidArgument);
+  for (CheckpointStoreOptions o : {CheckpointStoreOptions{.chunk_size = 0},
+                                   CheckpointStoreOptions{.chunk_size = 100},
+                                   CheckpointStoreOptions{.zstd_level = 0},
+                                   CheckpointStoreOptions{.zstd_level = 4}}) {
+    EXPECT_EQ(CheckpointStore::Open(dir.File("other"), o).status().code(),
+              StatusCode::kInvalidArgument);
+  }
+}
+
+std::size_t CountFiles(const fs::path& dir) {
+  std::size_t n = 0;
+  for (const auto& e : fs::recursive_directory_iterator(dir)) n += e.is_regular_file() ? 1 : 0;
+  return n;
+}
+
+TEST(CheckpointStore, GcRemovesOnlyUnreferencedChunksAndTempFiles) {
+  ::gpool::test::TempDir dir("gpool-ckpt");
+  CheckpointStore store = OpenStore(dir, {.chunk_size = 64});
+  const Tensor shared = MakeTensor("shared", DType::kU8, {128}, 1);  // 2 chunks
+  Checkpoint a{{shared, MakeTensor("a", DType::kU8, {64}, 2)}, {}};
+  Checkpoint b{{shared, MakeTensor("b", DType::kU8, {64}, 3)}, {}};
+  ASSERT_TRUE(store.Save("a", a).ok());
+  ASSERT_TRUE(store.Save("b", b).ok());
+  // Re-saving "a" with other bytes leaves its old "a" chunk unreferenced.
+  Checkpoint a2{{shared, MakeTensor("a", DType::kU8, {64}, 4)}, {}};
+  ASSERT_TRUE(store.Save("a", a2).ok());
+  // Leftovers of a crashed save.
+  const fs::path root = dir.path() / "store";
+  WriteText(root / "chunks/.tmp-x", "partial");
+  const fs::path sub = fs::directory_iterator(root / "chunks")->path();
+  WriteText(sub / ".tmp-deadbeef-1-0", "partial");
+  WriteText(root / "manifests/.tmp-a.json-1-0", "{");
+  WriteText(root / ".tmp-latest-1-0", "a");
+  // Chunks: shared x2, old a, b, new a = 5 files, of which old a is unreferenced; 4 temp files.
+  Result<GcReport> gc = store.Gc();
+  ASSERT_TRUE(gc.ok()) << gc.status().ToString();
+  EXPECT_EQ(gc->chunks_removed, 1u);
+  EXPECT_EQ(gc->temp_files_removed, 4u);
+  EXPECT_TRUE(store.Verify("a").ok());
+  EXPECT_TRUE(store.Verify("b").ok());
+  EXPECT_EQ(*store.Load("a"), a2);
+  // 4 chunks + 2 manifests + latest.
+  EXPECT_EQ(CountFiles(root), 7u);
+  // A second gc finds nothing.
+  Result<GcReport> again = store.Gc();
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->chunks_removed, 0u);
+
+  // An unreadable manifest stops gc before it removes anything.
+  WriteText(root / "manifests/broken.json", "not json");
+  ASSERT_TRUE(store.Save("c", Checkpoint{{MakeTensor("c", DType::kU8, {8}, 5)}, {}}).ok());
+  WriteText(root / "manifests/c.json", "not json");
+  const std::size_t before = CountFiles(root);
+  Result<GcReport> refused = store.Gc();
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("gc removed nothing"), std::string::npos);
+  EXPECT_EQ(CountFiles(root), before);
+}
+
+}  // namespace
+}  // namespace gpool::ckpt
