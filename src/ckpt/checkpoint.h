@@ -21,9 +21,16 @@
 namespace gpool::ckpt {
 
 enum class DType : std::uint8_t {
-  kF32, kF16, kBF16, kF64,
-  kI8, kI16, kI32, kI64,
-  kU8, kBool,
+  kF32,
+  kF16,
+  kBF16,
+  kF64,
+  kI8,
+  kI16,
+  kI32,
+  kI64,
+  kU8,
+  kBool,
   kBlob,  // opaque bytes: no element size, never split into planes
 };
 

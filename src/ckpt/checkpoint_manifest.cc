@@ -1,7 +1,6 @@
 #include "ckpt/checkpoint_manifest.h"
 
 #include <nlohmann/json.hpp>
-
 #include <utility>
 
 namespace gpool::ckpt {
@@ -40,8 +39,8 @@ Result<TensorEntry> ParseTensor(const json& j, std::size_t index) {
     t.chunks.push_back(std::move(ref));
   }
   if (sum != t.size) {
-    return Status::Internal("manifest: tensor '" + t.name + "' chunks hold " +
-                            std::to_string(sum) + " bytes, size says " + std::to_string(t.size));
+    return Status::Internal("manifest: tensor '" + t.name + "' chunks hold " + std::to_string(sum) +
+                            " bytes, size says " + std::to_string(t.size));
   }
   return t;
 }
@@ -81,8 +80,8 @@ Result<CheckpointManifest> ParseManifest(std::string_view text) {
     }
     const auto version = j["format_version"].get<std::int64_t>();
     if (version != kManifestFormatVersion) {
-      return Status::InvalidArgument("manifest: unknown format_version " +
-                                     std::to_string(version) + " (this build reads " +
+      return Status::InvalidArgument("manifest: unknown format_version " + std::to_string(version) +
+                                     " (this build reads " +
                                      std::to_string(kManifestFormatVersion) + ")");
     }
     CheckpointManifest m;

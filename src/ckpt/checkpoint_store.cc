@@ -172,8 +172,7 @@ Result<SaveReport> CheckpointStore::Save(std::string_view name, const Checkpoint
     TensorEntry entry{t.name, t.dtype, t.shape, t.bytes.size(), {}};
     const std::size_t width = PlaneWidth(t.dtype, options_.planes);
     for (std::size_t off = 0; off < t.bytes.size(); off += options_.chunk_size) {
-      const std::string_view original =
-          std::string_view(t.bytes).substr(off, options_.chunk_size);
+      const std::string_view original = std::string_view(t.bytes).substr(off, options_.chunk_size);
       ChunkRef ref{Sha256Hex(original), original.size()};
       const std::string path = ChunkPath(ref.hash);
       if (!seen.contains(ref.hash) && !FileExists(path)) {

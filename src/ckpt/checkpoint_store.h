@@ -31,6 +31,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "ckpt/checkpoint.h"
 #include "ckpt/checkpoint_manifest.h"
@@ -49,12 +50,12 @@ struct CheckpointStoreOptions {
 inline constexpr std::string_view kLatest = "latest";
 
 struct SaveReport {
-  std::uint64_t bytes_total = 0;           // original bytes of every tensor
-  std::uint64_t chunks_total = 0;          // chunk references in the manifest
-  std::uint64_t chunks_written = 0;        // chunk files this save created
+  std::uint64_t bytes_total = 0;             // original bytes of every tensor
+  std::uint64_t chunks_total = 0;            // chunk references in the manifest
+  std::uint64_t chunks_written = 0;          // chunk files this save created
   std::uint64_t original_bytes_written = 0;  // original bytes of those chunks
-  std::uint64_t bytes_written = 0;         // compressed bytes of those chunk files (as on disk)
-  std::uint64_t manifest_bytes = 0;        // the manifest (always written)
+  std::uint64_t bytes_written = 0;           // compressed bytes of those chunk files (as on disk)
+  std::uint64_t manifest_bytes = 0;          // the manifest (always written)
 };
 
 struct GcReport {

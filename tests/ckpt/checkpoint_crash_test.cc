@@ -7,12 +7,11 @@
 // them (a blocking read, not a timed wait) and then lets a seeded 0-60 ms pass (about one save
 // with fsyncs here): a kill then falls before, inside or between saves, and `latest` must have
 // moved at least as far as the saves the parent saw finish.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <fcntl.h>
 
 #include <cstdint>
 #include <filesystem>
@@ -29,7 +28,7 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr int kTensors = 8;
-constexpr std::int64_t kElements = 32 << 10;  // 128 KiB a tensor, 1 MiB a checkpoint
+constexpr std::int64_t kElements = 32 << 10;    // 128 KiB a tensor, 1 MiB a checkpoint
 constexpr std::uint64_t kChunkSize = 64 << 10;  // 2 chunks a tensor
 
 // The checkpoint of `step`, a pure function of it: tensor j changes every j + 1 steps, so each

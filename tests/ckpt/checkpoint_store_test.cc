@@ -38,18 +38,18 @@ void WriteText(const fs::path& p, const std::string& text) {
 Checkpoint EveryDType() {
   Checkpoint c;
   c.tensors = {
-      MakeTensor("f32", DType::kF32, {7, 13}, 1),     // 364 bytes: 6 chunks of 64
-      MakeTensor("f16", DType::kF16, {33}, 2),        // 66 bytes: 64 + 2
-      MakeTensor("bf16", DType::kBF16, {4, 8}, 3),    // 64 bytes: exactly one chunk
-      MakeTensor("f64", DType::kF64, {9}, 4),         // 72 bytes
+      MakeTensor("f32", DType::kF32, {7, 13}, 1),   // 364 bytes: 6 chunks of 64
+      MakeTensor("f16", DType::kF16, {33}, 2),      // 66 bytes: 64 + 2
+      MakeTensor("bf16", DType::kBF16, {4, 8}, 3),  // 64 bytes: exactly one chunk
+      MakeTensor("f64", DType::kF64, {9}, 4),       // 72 bytes
       MakeTensor("i8", DType::kI8, {5}, 5),
       MakeTensor("i16", DType::kI16, {5}, 6),
       MakeTensor("i32", DType::kI32, {5}, 7),
       MakeTensor("i64", DType::kI64, {5}, 8),
       MakeTensor("u8", DType::kU8, {100}, 9),
       MakeTensor("bool", DType::kBool, {17}, 10),
-      MakeTensor("scalar", DType::kF32, {}, 11),      // one element
-      MakeTensor("empty", DType::kF32, {0, 4}, 12),   // no chunks
+      MakeTensor("scalar", DType::kF32, {}, 11),     // one element
+      MakeTensor("empty", DType::kF32, {0, 4}, 12),  // no chunks
       Tensor{"optimizer-state", DType::kBlob, {}, RandomBytes(1001, 13)},
   };
   c.metadata = {1234, 5, "loader:shard=2;offset=99", {{"lr", "3e-4"}, {"git", "abc123"}}};
@@ -89,7 +89,8 @@ TEST(CheckpointStore, ChunksNeverSpanTensorsAndAreStoredOnce) {
   CheckpointStore store = OpenStore(dir, {.chunk_size = 64});
   Checkpoint c;
   const Tensor a = MakeTensor("a", DType::kU8, {100}, 1);
-  c.tensors = {a, Tensor{"a-copy", DType::kU8, {100}, a.bytes}, MakeTensor("b", DType::kU8, {10}, 2)};
+  c.tensors = {a, Tensor{"a-copy", DType::kU8, {100}, a.bytes},
+               MakeTensor("b", DType::kU8, {10}, 2)};
   Result<SaveReport> saved = store.Save("one", c);
   ASSERT_TRUE(saved.ok()) << saved.status().ToString();
   // a: 64 + 36; a-copy: the same two chunks; b: 10 (its own chunk, not appended to a's tail).
@@ -136,13 +137,12 @@ TEST(CheckpointStore, IncrementalSaveWritesOnlyChangedTensors) {
   Result<SaveReport> second = store.Save("step-2", c);
   ASSERT_TRUE(second.ok()) << second.status().ToString();
   const std::uint64_t changed = 2 * 65536;
-  std::printf("incremental: bytes_total %llu, changed %llu, original_bytes_written %llu, "
-              "bytes_written %llu (%.3f x changed), manifest %llu\n",
-              (unsigned long long)second->bytes_total, (unsigned long long)changed,
-              (unsigned long long)second->original_bytes_written,
-              (unsigned long long)second->bytes_written,
-              double(second->bytes_written) / double(changed),
-              (unsigned long long)second->manifest_bytes);
+  std::printf(
+      "incremental: bytes_total %llu, changed %llu, original_bytes_written %llu, "
+      "bytes_written %llu (%.3f x changed), manifest %llu\n",
+      (unsigned long long)second->bytes_total, (unsigned long long)changed,
+      (unsigned long long)second->original_bytes_written, (unsigned long long)second->bytes_written,
+      double(second->bytes_written) / double(changed), (unsigned long long)second->manifest_bytes);
   EXPECT_EQ(second->chunks_written, 8u);
   EXPECT_EQ(second->original_bytes_written, changed);
   EXPECT_LE(double(second->bytes_written), 1.1 * double(changed));
@@ -207,10 +207,12 @@ TEST(CheckpointStore, DamageIsAnErrorNamingWhatIsDamaged) {
        },
        StatusCode::kInternal,
        {"tensor 'f16' chunk 1", "zstd"}},
-      {"empty chunk file", [](const fs::path& chunk, const fs::path&) { WriteText(chunk, ""); },
+      {"empty chunk file",
+       [](const fs::path& chunk, const fs::path&) { WriteText(chunk, ""); },
        StatusCode::kInternal,
        {"tensor 'f16' chunk 1", "truncated"}},
-      {"missing chunk", [](const fs::path& chunk, const fs::path&) { fs::remove(chunk); },
+      {"missing chunk",
+       [](const fs::path& chunk, const fs::path&) { fs::remove(chunk); },
        StatusCode::kInternal,
        {"tensor 'f16' chunk 1", "missing"}},
       {"manifest not JSON",
@@ -270,10 +272,9 @@ TEST(CheckpointStore, NotFoundAndInvalidArguments) {
   Checkpoint twice = good;
   twice.tensors.push_back(good.tensors[0]);
   EXPECT_EQ(store.Save("x", twice).status().code(), StatusCode::kInvalidArgument);
-  for (CheckpointStoreOptions o : {CheckpointStoreOptions{.chunk_size = 0},
-                                   CheckpointStoreOptions{.chunk_size = 100},
-                                   CheckpointStoreOptions{.zstd_level = 0},
-                                   CheckpointStoreOptions{.zstd_level = 4}}) {
+  for (CheckpointStoreOptions o :
+       {CheckpointStoreOptions{.chunk_size = 0}, CheckpointStoreOptions{.chunk_size = 100},
+        CheckpointStoreOptions{.zstd_level = 0}, CheckpointStoreOptions{.zstd_level = 4}}) {
     EXPECT_EQ(CheckpointStore::Open(dir.File("other"), o).status().code(),
               StatusCode::kInvalidArgument);
   }
