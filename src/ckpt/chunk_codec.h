@@ -19,12 +19,12 @@
 #include <string>
 #include <string_view>
 
+#include "core/sha256.h"
 #include "core/status.h"
 
 namespace gpool::ckpt {
 
-// Lower-case hex SHA-256 of `bytes` (64 characters).
-std::string Sha256Hex(std::string_view bytes);
+using core::Sha256Hex;  // chunks are named by the SHA-256 of their original bytes
 
 // The byte transpose described above, and its inverse. REQUIRES: width >= 1.
 std::string SplitPlanes(std::string_view bytes, std::size_t width);

@@ -1,7 +1,5 @@
 #include "controller/token_source.h"
 
-#include <openssl/sha.h>
-
 #include <cstdio>
 #include <memory>
 
@@ -17,12 +15,6 @@ std::string HexEncode(std::string_view bytes) {
     out.push_back(kDigits[b & 0xf]);
   }
   return out;
-}
-
-std::string Sha256Hex(std::string_view data) {
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest);
-  return HexEncode(std::string_view(reinterpret_cast<const char*>(digest), sizeof(digest)));
 }
 
 bool LooksLikeToken(std::string_view s) {

@@ -15,6 +15,7 @@
 #include <string>
 #include <string_view>
 
+#include "core/sha256.h"
 #include "core/status.h"
 
 namespace gpool::controller {
@@ -44,8 +45,7 @@ class FakeTokenSource final : public TokenSource {
   std::atomic<std::uint64_t> next_{0};
 };
 
-// SHA-256 of `data` as 64 lowercase hex digits (OpenSSL).
-std::string Sha256Hex(std::string_view data);
+using core::Sha256Hex;
 
 // Lowercase hex of arbitrary bytes.
 std::string HexEncode(std::string_view bytes);
