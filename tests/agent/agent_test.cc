@@ -232,17 +232,20 @@ TEST_F(AgentTest, FencesByTheTimeAfterAHeartbeatThatBlocked) {
 }
 
 TEST_F(AgentTest, ARestartedAgentKillsWhatItsPredecessorLeftRunningAndReportsItFailed) {
-  // The first agent starts workload 12 and "dies" (its object is leaked on purpose, so nothing
-  // stops the process); a new agent with the same journal finds the run open.
-  control_.assignments = {Job(12, "sleep 30")};
-  agent_->Tick(0);
-  ASSERT_EQ(agent_->running(), 1u);
-  const std::string journal = Log("journal.jsonl");
-  const json start = json::parse(journal.substr(0, journal.find('\n')));
-  const pid_t pid = start["pid"].get<pid_t>();
-  ASSERT_EQ(::kill(pid, 0), 0);
-  // Wait (bounded) until the child has exec'd the workload: before that its environment is a
-  // copy of ours, and a restarted agent rightly refuses to kill what it cannot recognise.
+  // What an agent that died leaves behind: workload 12's process, in its own session with the
+  // workload's environment, and a journal that says it started and never ended.
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    ::setsid();
+    char* const argv[] = {const_cast<char*>("/bin/sleep"), const_cast<char*>("30"), nullptr};
+    char* const envp[] = {const_cast<char*>("GPOOL_WORKLOAD_ID=12"),
+                          const_cast<char*>("GPOOL_EPOCH=1"), nullptr};
+    ::execve("/bin/sleep", argv, envp);
+    ::_exit(127);
+  }
+  // Wait (bounded) until the child has exec'd: before that its environment is a copy of ours,
+  // and a restarted agent rightly refuses to kill what it cannot recognise.
   bool execd = false;
   for (int i = 0; i < 500 && !execd; ++i) {
     std::ifstream env("/proc/" + std::to_string(pid) + "/environ", std::ios::binary);
@@ -251,20 +254,30 @@ TEST_F(AgentTest, ARestartedAgentKillsWhatItsPredecessorLeftRunningAndReportsItF
     if (!execd) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   ASSERT_TRUE(execd);
-  (void)agent_.release();  // the old agent dies without cleaning up (deliberate leak)
+  const std::string journal = (dir_ / "journal.jsonl").string();
+  std::ofstream(journal, std::ios::app)
+      << json{{"event", "start"}, {"id", 12}, {"epoch", 1}, {"node", "n1"}, {"t", 0.0},
+              {"slices", json::array()}, {"pid", pid}}.dump()
+      << "\n"
+      << json{{"event", "start"}, {"id", 13}, {"epoch", 1}, {"node", "n1"}, {"t", 0.0},
+              {"slices", json::array()}, {"pid", ::getpid()}}.dump()  // not a run: never killed
+      << "\n";
   AgentConfig c;
   c.node = {"n1", 8000, 16384, 2, "H100-80GB", true};
   c.log_dir = dir_.string();
-  c.journal_path = (dir_ / "journal.jsonl").string();
+  c.journal_path = journal;
   agent_ = std::make_unique<Agent>(c, control_, runner_);
   ASSERT_TRUE(agent_->Start().ok());
-  // The orphan is killed (reaped by us: it was our child), not started again, reported failed.
+  // The orphan is killed; this test process (pid of "run" 13, whose environment is not that
+  // run's) is not. Neither is started again; both are reported failed.
   int status = 0;
   ASSERT_EQ(::waitpid(pid, &status, 0), pid);
   EXPECT_TRUE(WIFSIGNALED(status));
+  control_.assignments = {Job(12, "sleep 30")};
   agent_->Tick(1);
   EXPECT_EQ(agent_->running(), 0u);
-  EXPECT_EQ(control_.reports.back(), "12@1:failed:-1");
+  EXPECT_EQ(control_.reports,
+            (std::vector<std::string>{"12@1:failed:-1", "13@1:failed:-1"}));
   EXPECT_NE(Log("journal.jsonl").find("agent restarted"), std::string::npos);
 }
 
