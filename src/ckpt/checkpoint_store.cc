@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <filesystem>
@@ -152,6 +153,21 @@ Result<CheckpointStore> CheckpointStore::Open(std::string root, CheckpointStoreO
     if (Status s = EnsureDir(root + sub); !s.ok()) return s;
   }
   return CheckpointStore(std::move(root), options);
+}
+
+Result<std::vector<std::string>> CheckpointStore::List() const {
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (fs::directory_iterator it(root_ + "/manifests", ec), end; !ec && it != end;
+       it.increment(ec)) {
+    const std::string file = it->path().filename().string();
+    constexpr std::string_view kSuffix = ".json";
+    if (file.starts_with(".") || !file.ends_with(kSuffix)) continue;  // .tmp-*: a save in progress
+    names.push_back(file.substr(0, file.size() - kSuffix.size()));
+  }
+  if (ec) return Status::Unavailable("list " + root_ + "/manifests: " + ec.message());
+  std::sort(names.begin(), names.end());
+  return names;
 }
 
 std::string CheckpointStore::ChunkPath(const std::string& hash) const {

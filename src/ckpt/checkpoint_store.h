@@ -32,6 +32,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "ckpt/checkpoint.h"
 #include "ckpt/checkpoint_manifest.h"
@@ -82,6 +83,8 @@ class CheckpointStore {
   Result<CheckpointManifest> ReadManifest(std::string_view name) const;
   // The name `latest` points at; NotFound before the first save.
   Result<std::string> Latest() const;
+  // The names of the published checkpoints, sorted (temp files of unfinished saves excluded).
+  Result<std::vector<std::string>> List() const;
 
   // Removes chunk files no manifest references and every temp file. If any manifest cannot be
   // read, removes nothing and returns that error (its chunks might be the unreferenced ones).

@@ -11,5 +11,7 @@ namespace gpool::cli {
 void AddSimCommand(CLI::App& app, int* exit_code);
 // gpool server, submit, ps, show, cancel, tenants, tenant create.
 void AddPoolCommands(CLI::App& app, int* exit_code);
+// gpool ckpt ls, show, verify, gc (checkpoint stores, src/ckpt).
+void AddCkptCommands(CLI::App& app, int* exit_code);
 
 }  // namespace gpool::cli

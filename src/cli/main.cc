@@ -10,6 +10,7 @@ int main(int argc, char** argv) {
   int exit_code = 0;
   gpool::cli::AddSimCommand(app, &exit_code);
   gpool::cli::AddPoolCommands(app, &exit_code);
+  gpool::cli::AddCkptCommands(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -286,6 +286,17 @@ std::size_t CountFiles(const fs::path& dir) {
   return n;
 }
 
+TEST(CheckpointStore, ListNamesThePublishedCheckpointsOnly) {
+  ::gpool::test::TempDir dir("gpool-ckpt");
+  CheckpointStore store = OpenStore(dir, {.chunk_size = 64});
+  EXPECT_TRUE(store.List()->empty());
+  const Checkpoint c{{MakeTensor("t", DType::kU8, {8}, 1)}, {}};
+  ASSERT_TRUE(store.Save("step-2", c).ok());
+  ASSERT_TRUE(store.Save("step-1", c).ok());
+  std::ofstream(dir.File("manifests/.tmp-step-3.json")) << "{";  // a save that died
+  EXPECT_EQ(*store.List(), (std::vector<std::string>{"step-1", "step-2"}));
+}
+
 TEST(CheckpointStore, GcRemovesOnlyUnreferencedChunksAndTempFiles) {
   ::gpool::test::TempDir dir("gpool-ckpt");
   CheckpointStore store = OpenStore(dir, {.chunk_size = 64});
