@@ -99,6 +99,7 @@
 #include "controller/http_server.h"
 #include "controller/job_spec.h"
 #include "controller/reconciler.h"
+#include "controller/record_codec.h"
 #include "controller/state_keys.h"
 #include "controller/token_source.h"
 #include "core/cluster.h"
@@ -1166,25 +1167,6 @@ struct PassSplit {
   int binds = 0;
 };
 
-bool ParseSliceJson(const json& j, core::Slice* s) {
-  const std::string kind = j.value("kind", std::string());
-  if (kind == "whole") {
-    s->kind = core::SliceKind::kWhole;
-  } else if (kind == "share") {
-    s->kind = core::SliceKind::kShare;
-  } else if (kind == "mig") {
-    s->kind = core::SliceKind::kMig;
-    s->mig.profile = static_cast<core::MigProfile>(j.value("mig_profile", 0));
-    s->mig.start = j.value("mig_start", 0);
-  } else {
-    return false;
-  }
-  s->device = j.value("device", 0);
-  s->milli = j.value("milli", core::Milli{0});
-  s->memory_mib = j.value("memory_mib", core::MiB{0});
-  return true;
-}
-
 PassSplit SplitPass(store::KvStore& store) {
   PassSplit out;
   auto t = SteadyClock::now();
@@ -1205,14 +1187,8 @@ PassSplit SplitPass(store::KvStore& store) {
   nr.range_end = store::PrefixEnd(controller::kNodesPrefix);
   std::vector<core::Node> nodes;
   for (const auto& kv : Check(store.Range(nr), "reading nodes").kvs) {
-    const json j = json::parse(kv.value);
     core::Node n;
-    n.name = j.value("name", std::string());
-    n.cpu_milli = j.value("cpu_milli", core::Milli{0});
-    n.memory_mib = j.value("memory_mib", core::MiB{0});
-    n.gpu_count = j.value("gpus", 0);
-    n.model = Check(core::FindGpuModel(j.value("model", std::string())), "node model");
-    n.gpu_memory_mib = j.value("gpu_memory_mib", core::GetGpuModel(n.model).memory_mib);
+    if (!controller::NodeFromJson(json::parse(kv.value), &n)) Die("split: a malformed node");
     nodes.push_back(std::move(n));
   }
   std::sort(nodes.begin(), nodes.end(),
@@ -1228,15 +1204,8 @@ PassSplit SplitPass(store::KvStore& store) {
       continue;
     }
     for (const json& b : w->record.value("bindings", json::array())) {
-      core::Binding binding;
-      binding.workload = w->id;
-      binding.node = node_index.at(b.value("node", std::string()));
-      binding.cpu_milli = b.value("cpu_milli", core::Milli{0});
-      binding.memory_mib = b.value("memory_mib", core::MiB{0});
-      for (const json& sj : b.value("slices", json::array())) {
-        core::Slice slice;
-        if (ParseSliceJson(sj, &slice)) binding.slices.push_back(slice);
-      }
+      const core::Binding binding = controller::BindingFromJson(
+          b, node_index.at(b.value("node", std::string())), w->id);
       if (!cluster.Bind(binding).ok()) Die("split: a held binding does not fit");
     }
   }
@@ -1246,18 +1215,8 @@ PassSplit SplitPass(store::KvStore& store) {
   });
   std::vector<core::Workload> queue;
   for (const auto& p : pending) {
-    const controller::JobSpec& spec = *p->spec;
-    core::Workload w;
-    w.id = static_cast<core::WorkloadId>(p->id) << 10;
-    w.name = spec.name;
-    w.tenant = spec.tenant;
-    w.cpu_milli = spec.cpu_milli;
-    w.memory_mib = spec.memory_mib;
-    w.gpu = spec.gpu;
-    w.priority = spec.priority;
-    w.gang_size = spec.gang_size;
-    w.checkpointable = spec.checkpointable;
-    queue.push_back(std::move(w));
+    queue.push_back(
+        controller::WorkloadFromSpec(*p->spec, static_cast<core::WorkloadId>(p->id) << 10, 0));
   }
   out.pending = static_cast<int>(queue.size());
   out.build_ms = lap();

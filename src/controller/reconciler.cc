@@ -8,6 +8,7 @@
 
 #include "controller/job_spec.h"
 #include "controller/node_liveness.h"
+#include "controller/record_codec.h"
 #include "controller/workload_index.h"
 #include "controller/workload_record.h"
 #include "controller/state_keys.h"
@@ -33,81 +34,6 @@ Result<std::vector<store::KeyValue>> ReadPrefix(store::KvStore& s, std::string_v
   auto rr = s.Range(r);
   if (!rr.ok()) return rr.status();
   return std::move(rr->kvs);
-}
-
-// False for a record that is not a node (a wrong type anywhere included: the API validates what
-// it writes, but a store edited by hand must not stop the loop).
-bool ParseNode(const json& j, core::Node* n) try {
-  if (!j.is_object() || !j.contains("name") || !j["name"].is_string()) return false;
-  n->name = j["name"];
-  n->cpu_milli = j.value("cpu_milli", core::Milli{0});
-  n->memory_mib = j.value("memory_mib", core::MiB{0});
-  n->gpu_count = j.value("gpus", 0);
-  if (n->gpu_count < 0 || n->gpu_count > core::kMaxDevicesPerNode) return false;
-  if (n->gpu_count > 0) {
-    auto model = core::FindGpuModel(j.value("model", std::string()));
-    if (!model.ok()) return false;
-    n->model = *model;
-    n->gpu_memory_mib = j.value("gpu_memory_mib", core::GetGpuModel(*model).memory_mib);
-  }
-  return true;
-} catch (const json::exception&) {
-  return false;
-}
-
-json SliceJson(const core::Slice& s) {
-  json j = {{"kind", s.kind == core::SliceKind::kWhole ? "whole"
-                     : s.kind == core::SliceKind::kMig ? "mig"
-                                                       : "share"},
-            {"device", s.device},
-            {"milli", s.milli}};
-  if (s.memory_mib > 0) j["memory_mib"] = s.memory_mib;
-  if (s.kind == core::SliceKind::kMig) {
-    j["mig_profile"] = static_cast<int>(s.mig.profile);
-    j["mig_start"] = s.mig.start;
-  }
-  return j;
-}
-
-bool ParseSlice(const json& j, core::Slice* s) {
-  if (!j.is_object()) return false;
-  const std::string kind = j.value("kind", std::string());
-  if (kind == "whole") {
-    s->kind = core::SliceKind::kWhole;
-  } else if (kind == "mig") {
-    s->kind = core::SliceKind::kMig;
-    s->mig.profile = static_cast<core::MigProfile>(j.value("mig_profile", 0));
-    s->mig.start = j.value("mig_start", 0);
-  } else if (kind == "share") {
-    s->kind = core::SliceKind::kShare;
-  } else {
-    return false;
-  }
-  s->device = j.value("device", 0);
-  s->milli = j.value("milli", core::Milli{0});
-  s->memory_mib = j.value("memory_mib", core::MiB{0});
-  return true;
-}
-
-json BindingJson(const core::Binding& b, const std::string& node) {
-  json slices = json::array();
-  for (const core::Slice& s : b.slices) slices.push_back(SliceJson(s));
-  return {
-      {"node", node}, {"cpu_milli", b.cpu_milli}, {"memory_mib", b.memory_mib}, {"slices", slices}};
-}
-
-core::Workload ToWorkload(const JobSpec& spec, core::WorkloadId id, int member) {
-  core::Workload w;
-  w.id = id;
-  w.name = spec.name + (spec.gang_size > 1 ? "-" + std::to_string(member) : "");
-  w.tenant = spec.tenant;
-  w.cpu_milli = spec.cpu_milli;
-  w.memory_mib = spec.memory_mib;
-  w.gpu = spec.gpu;
-  w.priority = spec.priority;
-  w.gang_size = spec.gang_size;
-  w.checkpointable = spec.checkpointable;
-  return w;
 }
 
 // A tenant's cap on GPU use: guaranteed + borrow, in milli-GPU; 0 means no cap.
@@ -164,7 +90,7 @@ Result<ReconcileReport> ReconcileOnce(store::KvStore& store, double now_s,
   for (store::KeyValue& kv : *node_kvs) {
     NodeEntry e;
     e.record = json::parse(kv.value, nullptr, false);
-    if (e.record.is_discarded() || !ParseNode(e.record, &e.node)) {
+    if (e.record.is_discarded() || !NodeFromJson(e.record, &e.node)) {
       ++report.malformed;
       continue;
     }
@@ -229,17 +155,7 @@ Result<ReconcileReport> ReconcileOnce(store::KvStore& store, double now_s,
         on_ready_node = false;
         break;
       }
-      core::Binding binding;
-      binding.workload = w->id;
-      binding.node = it->second;
-      binding.cpu_milli = b.value("cpu_milli", core::Milli{0});
-      binding.memory_mib = b.value("memory_mib", core::MiB{0});
-      if (const auto sl = b.find("slices"); sl != b.end() && sl->is_array()) {
-        for (const json& s : *sl) {
-          core::Slice slice;
-          if (ParseSlice(s, &slice)) binding.slices.push_back(slice);
-        }
-      }
+      core::Binding binding = BindingFromJson(b, it->second, w->id);
       held.push_back(std::move(binding));
     }
     if (!on_ready_node) {
@@ -319,7 +235,7 @@ Result<ReconcileReport> ReconcileOnce(store::KvStore& store, double now_s,
       // Gang members get ids (workload id << 10) + member; a plain workload keeps id << 10.
       const auto wid =
           (static_cast<core::WorkloadId>(p.id) << 10) + static_cast<core::WorkloadId>(m);
-      core::Workload w = ToWorkload(spec, wid, m);
+      core::Workload w = WorkloadFromSpec(spec, wid, m);
       if (spec.gang_size > 1) w.gang = static_cast<std::uint64_t>(p.id);
       owner[wid] = i;
       queue.push_back(std::move(w));
@@ -350,7 +266,7 @@ Result<ReconcileReport> ReconcileOnce(store::KvStore& store, double now_s,
       json assigned = p.record;
       json bindings = json::array();
       for (const sched::Action* a : binds) {
-        bindings.push_back(BindingJson(a->to, cluster.node(a->to.node).name));
+        bindings.push_back(BindingToJson(a->to, cluster.node(a->to.node).name));
       }
       assigned["state"] = "assigned";
       assigned["bindings"] = bindings;
