@@ -31,6 +31,7 @@
 #include <utility>
 #include <vector>
 
+#include "../store/forwarding_store.h"
 #include "../temp_dir.h"
 #include "controller/api.h"
 #include "controller/clock.h"
@@ -657,30 +658,14 @@ TEST_F(OpenApi, JobSpecSchemaAndParserAgreeOnValidity) {
 // --------------------------------------------------------------------------------
 
 // A store that can be made to fail every transaction with Unavailable (a failing disk).
-class FlakyStore final : public store::KvStore {
+class FlakyStore final : public test::ForwardingStore {
  public:
-  explicit FlakyStore(store::KvStore& inner) : inner_(inner) {}
+  using ForwardingStore::ForwardingStore;
   bool fail = false;
-  Result<store::RangeResult> Range(const store::RangeRequest& r) override {
-    return inner_.Range(r);
-  }
   Result<store::TxnResult> Txn(const store::TxnRequest& r) override {
     if (fail) return Status::Unavailable("disk I/O error");
-    return inner_.Txn(r);
+    return ForwardingStore::Txn(r);
   }
-  Result<store::EventBatch> EventsSince(std::string_view key, std::string_view range_end,
-                                        store::Revision from, std::size_t limit) override {
-    return inner_.EventsSince(key, range_end, from, limit);
-  }
-  store::Revision CurrentRevision() override { return inner_.CurrentRevision(); }
-  bool WaitForChange(store::Revision after, std::chrono::milliseconds timeout) override {
-    return inner_.WaitForChange(after, timeout);
-  }
-  Status Compact(store::Revision upto) override { return inner_.Compact(upto); }
-  store::Revision CompactedRevision() override { return inner_.CompactedRevision(); }
-
- private:
-  store::KvStore& inner_;
 };
 
 class OpenApiServer : public OpenApi {

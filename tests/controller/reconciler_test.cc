@@ -1,3 +1,4 @@
+#include "../store/forwarding_store.h"
 #include "controller/reconciler.h"
 
 #include <gtest/gtest.h>
@@ -249,34 +250,20 @@ TEST(Reconciler, ATenantsCapHoldsBackWhatWouldGoOverIt) {
 
 // A store that, just before the first transaction of several compares (the pass's batch of
 // binds), lets "someone else" change workload 2: the batch fails on that compare.
-class InterferingStore : public store::KvStore {
+class InterferingStore : public test::ForwardingStore {
  public:
-  explicit InterferingStore(store::KvStore& inner) : inner_(inner) {}
-  Result<store::RangeResult> Range(const store::RangeRequest& r) override {
-    return inner_.Range(r);
-  }
+  using ForwardingStore::ForwardingStore;
   Result<store::TxnResult> Txn(const store::TxnRequest& r) override {
     if (r.compare.size() > 1 && !interfered_) {
       interfered_ = true;
-      json w = json::parse(inner_.Get(Key(2))->value);
+      json w = json::parse(inner().Get(Key(2))->value);
       w["state"] = "cancelled";
-      (void)inner_.Put(Key(2), w.dump());
+      (void)inner().Put(Key(2), w.dump());
     }
-    return inner_.Txn(r);
+    return ForwardingStore::Txn(r);
   }
-  Result<store::EventBatch> EventsSince(std::string_view key, std::string_view end,
-                                        store::Revision from, std::size_t limit) override {
-    return inner_.EventsSince(key, end, from, limit);
-  }
-  store::Revision CurrentRevision() override { return inner_.CurrentRevision(); }
-  bool WaitForChange(store::Revision after, std::chrono::milliseconds t) override {
-    return inner_.WaitForChange(after, t);
-  }
-  Status Compact(store::Revision upto) override { return inner_.Compact(upto); }
-  store::Revision CompactedRevision() override { return inner_.CompactedRevision(); }
 
  private:
-  store::KvStore& inner_;
   bool interfered_ = false;
 };
 
