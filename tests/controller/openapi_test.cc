@@ -31,7 +31,6 @@
 #include <utility>
 #include <vector>
 
-#include "../store/forwarding_store.h"
 #include "../temp_dir.h"
 #include "controller/api.h"
 #include "controller/clock.h"
@@ -40,6 +39,7 @@
 #include "controller/reconciler.h"
 #include "controller/token_source.h"
 #include "store/kv_store.h"
+#include "../store/forwarding_store.h"
 
 namespace gpool::controller {
 namespace {

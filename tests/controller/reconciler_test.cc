@@ -1,4 +1,3 @@
-#include "../store/forwarding_store.h"
 #include "controller/reconciler.h"
 
 #include <gtest/gtest.h>
@@ -9,6 +8,7 @@
 #include <tuple>
 
 #include "controller/job_spec.h"
+#include "../store/forwarding_store.h"
 
 namespace gpool::controller {
 namespace {
