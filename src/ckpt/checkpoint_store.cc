@@ -1,116 +1,26 @@
-// The directory CheckpointStore. Every file is written by WriteFileDurably: a fresh temp file
-// (O_EXCL) in the target's folder, write, fsync, rename over the target, fsync the folder.
+// The directory CheckpointStore. Every file is written by files::WriteFileDurably
+// (store_files.h): a fresh temp file (O_EXCL) in the target's folder, write, fsync, rename over
+// the target, fsync the folder.
 #include "ckpt/checkpoint_store.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <atomic>
-#include <cstring>
 #include <filesystem>
 #include <set>
 #include <system_error>
 #include <utility>
 
 #include "ckpt/chunk_codec.h"
+#include "ckpt/store_files.h"
 
 namespace gpool::ckpt {
 namespace {
 
 namespace fs = std::filesystem;
-
-constexpr std::string_view kTempPrefix = ".tmp-";
-
-Status IoError(const std::string& what, const std::string& path, int err) {
-  return Status::Unavailable(what + " " + path + ": " + std::strerror(err));
-}
-
-Status FsyncPath(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return IoError("open", path, errno);
-  const int rc = ::fsync(fd);
-  const int err = errno;
-  ::close(fd);
-  if (rc != 0) return IoError("fsync", path, err);
-  return Status::Ok();
-}
-
-// Creates `dir` if missing; a new folder is made durable by fsyncing its parent.
-Status EnsureDir(const std::string& dir) {
-  if (::mkdir(dir.c_str(), 0755) == 0) return FsyncPath(fs::path(dir).parent_path().string());
-  if (errno == EEXIST) return Status::Ok();
-  return IoError("mkdir", dir, errno);
-}
-
-std::string TempName(std::string_view base) {
-  static std::atomic<std::uint64_t> counter{0};
-  return std::string(kTempPrefix) + std::string(base) + "-" + std::to_string(::getpid()) + "-" +
-         std::to_string(counter.fetch_add(1));
-}
-
-Status WriteFileDurably(const std::string& dir, const std::string& name, std::string_view data) {
-  const std::string tmp = dir + "/" + TempName(name);
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) return IoError("create", tmp, errno);
-  std::size_t done = 0;
-  while (done < data.size()) {
-    const ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const int err = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      return IoError("write", tmp, err);
-    }
-    done += static_cast<std::size_t>(n);
-  }
-  if (::fsync(fd) != 0) {
-    const int err = errno;
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    return IoError("fsync", tmp, err);
-  }
-  ::close(fd);
-  const std::string target = dir + "/" + name;
-  if (::rename(tmp.c_str(), target.c_str()) != 0) {
-    const int err = errno;
-    ::unlink(tmp.c_str());
-    return IoError("rename to", target, err);
-  }
-  return FsyncPath(dir);
-}
-
-// NotFound if the file does not exist, Unavailable for any other failure.
-Result<std::string> ReadFile(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    if (errno == ENOENT) return Status::NotFound(path + " does not exist");
-    return IoError("open", path, errno);
-  }
-  std::string out;
-  char buf[1 << 16];
-  for (;;) {
-    const ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const int err = errno;
-      ::close(fd);
-      return IoError("read", path, err);
-    }
-    if (n == 0) break;
-    out.append(buf, static_cast<std::size_t>(n));
-  }
-  ::close(fd);
-  return out;
-}
-
-bool FileExists(const std::string& path) {
-  struct stat st;
-  return ::stat(path.c_str(), &st) == 0;
-}
+using files::EnsureDir;
+using files::FileExists;
+using files::IsTemp;
+using files::ReadFile;
+using files::WriteFileDurably;
 
 Status ValidateName(std::string_view name) {
   if (name.empty() || name.size() > 200) {
@@ -129,11 +39,17 @@ Status ValidateName(std::string_view name) {
   return Status::Ok();
 }
 
+bool IsChunkHash(std::string_view hash) {
+  if (hash.size() != 64) return false;
+  for (char c : hash) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
 std::size_t PlaneWidth(DType dtype, bool planes) {
   return planes && IsFloatingPoint(dtype) ? DTypeSize(dtype) : 1;
 }
-
-bool IsTemp(const std::string& filename) { return filename.starts_with(kTempPrefix); }
 
 }  // namespace
 
@@ -209,15 +125,74 @@ Result<SaveReport> CheckpointStore::Save(std::string_view name, const Checkpoint
     manifest.tensors.push_back(std::move(entry));
   }
 
+  Result<std::uint64_t> manifest_bytes = WriteManifest(manifest, /*make_latest=*/true);
+  if (!manifest_bytes.ok()) return manifest_bytes.status();
+  report.manifest_bytes = *manifest_bytes;
+  return report;
+}
+
+Result<std::uint64_t> CheckpointStore::WriteManifest(const CheckpointManifest& manifest,
+                                                     bool make_latest) {
   const std::string json = ManifestToJson(manifest);
-  report.manifest_bytes = json.size();
   if (Status s = WriteFileDurably(root_ + "/manifests", manifest.name + ".json", json); !s.ok()) {
     return s;
   }
-  if (Status s = WriteFileDurably(root_, std::string(kLatest), manifest.name + "\n"); !s.ok()) {
-    return s;
+  if (make_latest) {
+    if (Status s = WriteFileDurably(root_, std::string(kLatest), manifest.name + "\n"); !s.ok()) {
+      return s;
+    }
   }
-  return report;
+  return json.size();
+}
+
+bool CheckpointStore::HasChunk(std::string_view hash) const {
+  return IsChunkHash(hash) && FileExists(ChunkPath(std::string(hash)));
+}
+
+Result<std::string> CheckpointStore::ReadChunkFile(std::string_view hash) const {
+  if (!IsChunkHash(hash)) {
+    return Status::InvalidArgument("'" + std::string(hash) + "' is not a chunk hash (64 hex)");
+  }
+  Result<std::string> file = ReadFile(ChunkPath(std::string(hash)));
+  if (!file.ok() && file.status().code() == StatusCode::kNotFound) {
+    return Status::NotFound("no chunk " + std::string(hash) + " in " + root_);
+  }
+  return file;
+}
+
+Result<bool> CheckpointStore::PutChunkFile(std::string_view hash, std::uint64_t size,
+                                           std::string_view file) {
+  if (!IsChunkHash(hash)) {
+    return Status::InvalidArgument("'" + std::string(hash) + "' is not a chunk hash (64 hex)");
+  }
+  const std::string name(hash);
+  if (FileExists(ChunkPath(name))) return false;
+  Result<std::string> original = DecodeChunk(file, size);
+  if (!original.ok()) {
+    return Status::InvalidArgument("chunk " + name + ": " + original.status().message());
+  }
+  if (const std::string actual = Sha256Hex(*original); actual != name) {
+    return Status::InvalidArgument("chunk " + name + ": the bytes hash to " + actual);
+  }
+  const std::string dir = root_ + "/chunks/" + name.substr(0, 2);
+  if (Status s = EnsureDir(dir); !s.ok()) return s;
+  if (Status s = WriteFileDurably(dir, name, file); !s.ok()) return s;
+  return true;
+}
+
+Status CheckpointStore::Publish(const CheckpointManifest& manifest, bool make_latest) {
+  if (Status s = ValidateName(manifest.name); !s.ok()) return s;
+  for (const TensorEntry& t : manifest.tensors) {
+    for (std::size_t i = 0; i < t.chunks.size(); ++i) {
+      if (!HasChunk(t.chunks[i].hash)) {
+        return Status::Conflict("checkpoint '" + manifest.name + "' tensor '" + t.name +
+                                          "' chunk " + std::to_string(i) + " (" +
+                                          t.chunks[i].hash + ") is not in " + root_);
+      }
+    }
+  }
+  Result<std::uint64_t> written = WriteManifest(manifest, make_latest);
+  return written.ok() ? Status::Ok() : written.status();
 }
 
 Result<std::string> CheckpointStore::Latest() const {

@@ -91,6 +91,19 @@ class CheckpointStore {
   // REQUIRES: no concurrent Save.
   Result<GcReport> Gc();
 
+  // --- Chunk-level access: how checkpoints move between stores (push/pull) ---
+  // Hashes are 64 lower-case hex digits (anything else is InvalidArgument, never a path).
+  bool HasChunk(std::string_view hash) const;
+  // The chunk file as stored (chunk_codec.h format, compressed). NotFound if absent.
+  Result<std::string> ReadChunkFile(std::string_view hash) const;
+  // Adds a chunk file made by another store: decodes it, checks it holds `size` original bytes
+  // that hash to `hash` (InvalidArgument naming the chunk if not) and writes it durably.
+  // Returns true if written, false if the store already had it. Safe alongside a Save.
+  Result<bool> PutChunkFile(std::string_view hash, std::uint64_t size, std::string_view file);
+  // Publishes `manifest` (whose chunks must all be here: Conflict naming the first
+  // missing one) and, if `make_latest`, points `latest` at it. REQUIRES: no concurrent Gc.
+  Status Publish(const CheckpointManifest& manifest, bool make_latest);
+
   const std::string& root() const { return root_; }
 
  private:
@@ -99,6 +112,8 @@ class CheckpointStore {
   // Reads and checks every chunk of `manifest`; fills `out` when non-null.
   Status ReadChunks(const CheckpointManifest& manifest, Checkpoint* out) const;
   std::string ChunkPath(const std::string& hash) const;
+  // Writes the manifest, then `latest` if asked; returns the manifest's size in bytes.
+  Result<std::uint64_t> WriteManifest(const CheckpointManifest& manifest, bool make_latest);
 
   std::string root_;
   CheckpointStoreOptions options_;

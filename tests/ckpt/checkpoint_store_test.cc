@@ -343,3 +343,76 @@ TEST(CheckpointStore, GcRemovesOnlyUnreferencedChunksAndTempFiles) {
 
 }  // namespace
 }  // namespace gpool::ckpt
+
+namespace gpool::ckpt {
+namespace {
+
+// The chunk-level API that push/pull are built on: a checkpoint copied chunk file by chunk
+// file into a second store loads bit for bit there; nothing damaged or foreign gets in.
+TEST(CheckpointStoreChunks, CopyChunkFilesThenPublishLoadsIdentically) {
+  gpool::test::TempDir dir("gpool-ckpt-chunks");
+  auto from = CheckpointStore::Open((dir.path() / "a").string(), {.chunk_size = 1024});
+  auto to = CheckpointStore::Open((dir.path() / "b").string(), {.chunk_size = 1024});
+  ASSERT_TRUE(from.ok() && to.ok());
+  const Checkpoint c = EveryDType();
+  ASSERT_TRUE(from->Save("s1", c).ok());
+  auto manifest = from->ReadManifest("s1");
+  ASSERT_TRUE(manifest.ok());
+
+  // Publishing before the chunks arrive is refused, naming a missing chunk.
+  const Status early = to->Publish(*manifest, true);
+  EXPECT_EQ(early.code(), StatusCode::kConflict);
+  EXPECT_NE(early.message().find("is not in"), std::string::npos) << early.message();
+  EXPECT_FALSE(to->Latest().ok());
+
+  int written = 0;
+  for (const TensorEntry& t : manifest->tensors) {
+    for (const ChunkRef& ref : t.chunks) {
+      ASSERT_TRUE(from->HasChunk(ref.hash));
+      auto file = from->ReadChunkFile(ref.hash);
+      ASSERT_TRUE(file.ok()) << file.status().message();
+      auto put = to->PutChunkFile(ref.hash, ref.size, *file);
+      ASSERT_TRUE(put.ok()) << put.status().message();
+      written += *put ? 1 : 0;
+      auto again = to->PutChunkFile(ref.hash, ref.size, *file);
+      ASSERT_TRUE(again.ok());
+      EXPECT_FALSE(*again);  // already there: not written twice
+    }
+  }
+  EXPECT_GT(written, 0);
+  ASSERT_TRUE(to->Publish(*manifest, true).ok());
+  auto loaded = to->Load("latest");
+  ASSERT_TRUE(loaded.ok()) << loaded.status().message();
+  EXPECT_EQ(*loaded, c);
+}
+
+TEST(CheckpointStoreChunks, RefusesBadHashesAndBytesThatDoNotMatch) {
+  gpool::test::TempDir dir("gpool-ckpt-chunks");
+  auto store = CheckpointStore::Open((dir.path() / "s").string());
+  ASSERT_TRUE(store.ok());
+  const std::string bytes = RandomBytes(100, 7);
+  auto file = EncodeChunk(bytes, 1, 1);
+  ASSERT_TRUE(file.ok());
+  // Not a hash: never turned into a path.
+  for (const std::string& bad : {std::string("../../etc/passwd"), std::string(64, 'G'), std::string(63, 'a')}) {
+    EXPECT_EQ(store->PutChunkFile(bad, 100, *file).status().code(),
+              StatusCode::kInvalidArgument);
+    EXPECT_EQ(store->ReadChunkFile(bad).status().code(), StatusCode::kInvalidArgument);
+    EXPECT_FALSE(store->HasChunk(bad));
+  }
+  // Another chunk's name, a wrong size, a damaged file: refused, nothing written.
+  const std::string other = Sha256Hex("other");
+  auto wrong = store->PutChunkFile(other, 100, *file);
+  EXPECT_EQ(wrong.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(wrong.status().message().find("hash to " + Sha256Hex(bytes)), std::string::npos);
+  EXPECT_FALSE(store->HasChunk(other));
+  EXPECT_FALSE(store->PutChunkFile(Sha256Hex(bytes), 99, *file).ok());
+  std::string damaged = *file;
+  damaged[damaged.size() / 2] ^= 0x5a;
+  EXPECT_FALSE(store->PutChunkFile(Sha256Hex(bytes), 100, damaged).ok());
+  EXPECT_FALSE(store->HasChunk(Sha256Hex(bytes)));
+  EXPECT_EQ(store->ReadChunkFile(Sha256Hex(bytes)).status().code(), StatusCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace gpool::ckpt
