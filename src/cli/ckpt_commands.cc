@@ -194,6 +194,7 @@ void AddCkptCommands(CLI::App& app, int* exit_code) {
       "gc", "Remove chunks no checkpoint references and leftovers of interrupted saves");
   common(gc);
   gc->callback([args, exit_code] { *exit_code = RunGc(*args); });
+  AddCkptTransferCommands(ckpt, exit_code);
 }
 
 }  // namespace gpool::cli

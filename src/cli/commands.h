@@ -13,5 +13,8 @@ void AddSimCommand(CLI::App& app, int* exit_code);
 void AddPoolCommands(CLI::App& app, int* exit_code);
 // gpool ckpt ls, show, verify, gc (checkpoint stores, src/ckpt).
 void AddCkptCommands(CLI::App& app, int* exit_code);
+// gpool ckpt serve, push, pull (moving checkpoints between stores over HTTP); called by
+// AddCkptCommands with its `ckpt` subcommand.
+void AddCkptTransferCommands(CLI::App* ckpt, int* exit_code);
 
 }  // namespace gpool::cli
