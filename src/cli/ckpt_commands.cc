@@ -1,6 +1,11 @@
-// `gpool ckpt ls|show|verify|gc --store DIR`: look after a checkpoint store (src/ckpt) from the
-// shell. Exit codes: 0 ok, 1 the store is damaged or cannot be read (the message names the
-// checkpoint, tensor and chunk), 2 bad usage (no such store, unknown checkpoint name).
+// `gpool ckpt ls|show|verify|gc|export|import --store DIR`: look after a checkpoint store
+// (src/ckpt) from the shell, and move checkpoints to and from safetensors files
+// (ckpt/safetensors.h). Exit codes: 0 ok, 1 the store is damaged or cannot be read or written
+// (the message names the checkpoint, tensor and chunk, or the path), 2 bad usage (no such store,
+// unknown checkpoint name, a malformed safetensors file). Progress goes to stderr, and only when
+// stderr is a terminal.
+#include <unistd.h>
+
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -8,6 +13,7 @@
 #include <string>
 
 #include "ckpt/checkpoint_store.h"
+#include "ckpt/safetensors.h"
 #include "cli/commands.h"
 
 namespace gpool::cli {
@@ -18,7 +24,10 @@ using nlohmann::json;
 struct CkptArgs {
   std::string store;
   std::string output = "table";
-  std::string name;  // empty: latest
+  std::string name;         // empty: latest
+  std::string out;          // export: the safetensors file written
+  std::string file;         // import: the safetensors file read
+  std::string import_name;  // import --name; empty: from the file's name
 };
 
 int Fail(const std::string& message, int code) {
@@ -49,6 +58,41 @@ std::string ShapeText(const std::vector<std::int64_t>& shape) {
   std::string out = "[";
   for (std::size_t i = 0; i < shape.size(); ++i) out += (i ? "," : "") + std::to_string(shape[i]);
   return out + "]";
+}
+
+// "512 B", "1.2 GiB".
+std::string HumanBytes(std::uint64_t bytes) {
+  static constexpr const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(bytes);
+  std::size_t unit = 0;
+  while (v >= 1024 && unit + 1 < std::size(kUnits)) {
+    v /= 1024;
+    ++unit;
+  }
+  char buf[32];
+  if (unit == 0) {
+    std::snprintf(buf, sizeof buf, "%llu B", static_cast<unsigned long long>(bytes));
+  } else {
+    std::snprintf(buf, sizeof buf, "%.1f %s", v, kUnits[unit]);
+  }
+  return buf;
+}
+
+// The name import gives a checkpoint read from `path`: the file's name without its extension,
+// each character outside [A-Za-z0-9._-] replaced by '_', leading dots dropped, at most 200
+// characters; "imported" if nothing is left, "imported-latest" for the reserved "latest".
+std::string CheckpointNameFromFile(const std::string& path) {
+  std::string name = std::filesystem::path(path).stem().string();
+  for (char& c : name) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '.' || c == '_' || c == '-';
+    if (!ok) c = '_';
+  }
+  name.erase(0, name.find_first_not_of('.'));
+  if (name.size() > 200) name.resize(200);
+  if (name.empty()) return "imported";
+  if (name == ckpt::kLatest) return "imported-latest";
+  return name;
 }
 
 int RunLs(const CkptArgs& args) {
@@ -163,11 +207,113 @@ int RunGc(const CkptArgs& args) {
   return 0;
 }
 
+int RunExport(const CkptArgs& args) {
+  auto store = OpenExisting(args.store);
+  if (!store.ok()) return Fail(store.status().message(), 2);
+  std::string name = args.name;
+  if (name.empty() || name == ckpt::kLatest) {
+    auto latest = store->Latest();
+    if (!latest.ok()) return Fail(latest.status().message(), ExitFor(latest.status()));
+    name = *latest;
+  }
+  const bool tty = isatty(STDERR_FILENO) != 0;
+  if (tty) std::fprintf(stderr, "loading %s...\n", name.c_str());
+  // The store loads a whole checkpoint; the export then streams it tensor by tensor.
+  auto checkpoint = store->Load(name);
+  if (!checkpoint.ok()) return Fail(checkpoint.status().message(), ExitFor(checkpoint.status()));
+  ckpt::ExportProgressFn progress;
+  if (tty) {
+    progress = [](const ckpt::ExportProgress& p) {
+      std::fprintf(stderr, "\rexporting %zu/%zu tensors, %s/%s\033[K", p.tensors_done,
+                   p.tensors_total, HumanBytes(p.bytes_done).c_str(),
+                   HumanBytes(p.bytes_total).c_str());
+    };
+  }
+  auto file_bytes = ckpt::WriteSafetensorsFile(*checkpoint, args.out, progress);
+  if (tty) std::fprintf(stderr, "\n");
+  if (!file_bytes.ok()) {
+    // InvalidArgument: this checkpoint or path cannot be written as asked; else the disk failed.
+    return Fail(file_bytes.status().message(),
+                file_bytes.status().code() == StatusCode::kInvalidArgument ? 2 : 1);
+  }
+  std::uint64_t bytes_total = 0;
+  for (const ckpt::Tensor& t : checkpoint->tensors) bytes_total += t.bytes.size();
+  if (args.output == "json") {
+    std::printf("%s\n", json{{"name", name},
+                             {"file", args.out},
+                             {"step", checkpoint->metadata.step},
+                             {"tensors", checkpoint->tensors.size()},
+                             {"bytes_total", bytes_total},
+                             {"file_bytes", *file_bytes}}
+                            .dump(2)
+                            .c_str());
+  } else {
+    std::printf(
+        "exported %s (step %lld) to %s: %zu tensors, %llu bytes of data, a file of %llu "
+        "bytes\n",
+        name.c_str(), static_cast<long long>(checkpoint->metadata.step), args.out.c_str(),
+        checkpoint->tensors.size(), static_cast<unsigned long long>(bytes_total),
+        static_cast<unsigned long long>(*file_bytes));
+  }
+  return 0;
+}
+
+int RunImport(const CkptArgs& args) {
+  const bool tty = isatty(STDERR_FILENO) != 0;
+  if (tty) std::fprintf(stderr, "reading %s...\n", args.file.c_str());
+  // The whole checkpoint is held in memory; the file's header is validated before its data is
+  // read, and a bad file creates no store.
+  auto checkpoint = ckpt::ReadSafetensorsFile(args.file);
+  if (!checkpoint.ok()) {
+    return Fail(checkpoint.status().message(),
+                checkpoint.status().code() == StatusCode::kUnavailable ? 1 : 2);
+  }
+  const std::string name =
+      args.import_name.empty() ? CheckpointNameFromFile(args.file) : args.import_name;
+  auto store = ckpt::CheckpointStore::Open(args.store);  // import may start a store
+  if (!store.ok()) {
+    return Fail(store.status().message(),
+                store.status().code() == StatusCode::kInvalidArgument ? 2 : 1);
+  }
+  if (tty) {
+    std::fprintf(stderr, "saving %zu tensors as %s...\n", checkpoint->tensors.size(), name.c_str());
+  }
+  auto report = store->Save(name, *checkpoint);
+  if (!report.ok()) {
+    return Fail(report.status().message(),
+                report.status().code() == StatusCode::kInvalidArgument ? 2 : 1);
+  }
+  if (args.output == "json") {
+    std::printf("%s\n", json{{"name", name},
+                             {"file", args.file},
+                             {"step", checkpoint->metadata.step},
+                             {"tensors", checkpoint->tensors.size()},
+                             {"bytes_total", report->bytes_total},
+                             {"chunks_total", report->chunks_total},
+                             {"chunks_written", report->chunks_written},
+                             {"bytes_written", report->bytes_written}}
+                            .dump(2)
+                            .c_str());
+  } else {
+    std::printf(
+        "imported %s as %s (step %lld): %zu tensors, %llu bytes; wrote %llu new chunk(s) "
+        "of %llu, %llu bytes compressed\n",
+        args.file.c_str(), name.c_str(), static_cast<long long>(checkpoint->metadata.step),
+        checkpoint->tensors.size(), static_cast<unsigned long long>(report->bytes_total),
+        static_cast<unsigned long long>(report->chunks_written),
+        static_cast<unsigned long long>(report->chunks_total),
+        static_cast<unsigned long long>(report->bytes_written));
+  }
+  return 0;
+}
+
 }  // namespace
 
 void AddCkptCommands(CLI::App& app, int* exit_code) {
   CLI::App* ckpt = app.add_subcommand(
-      "ckpt", "Look after a checkpoint store: list, show, verify, collect garbage");
+      "ckpt",
+      "Look after a checkpoint store: list, show, verify, collect garbage, export to and import "
+      "from safetensors");
   ckpt->require_subcommand(1);
   auto args = std::make_shared<CkptArgs>();
   auto all = std::make_shared<bool>(false);
@@ -194,6 +340,29 @@ void AddCkptCommands(CLI::App& app, int* exit_code) {
       "gc", "Remove chunks no checkpoint references and leftovers of interrupted saves");
   common(gc);
   gc->callback([args, exit_code] { *exit_code = RunGc(*args); });
+  CLI::App* exp = ckpt->add_subcommand(
+      "export", "Write a checkpoint as a safetensors file (atomically: complete or absent)");
+  exp->footer(
+      "Metadata go to __metadata__ as strings: gpool.step, gpool.epoch, gpool.loader_position, "
+      "extra keys verbatim (gpool.extra.<k> for keys starting 'gpool.'); a blob becomes a U8 "
+      "tensor marked by gpool.blob.<name>. Import reverses it exactly.");
+  exp->add_option("name", args->name, "checkpoint (default: latest)");
+  exp->add_option("--out", args->out, "the .safetensors file to write (replaced if it exists)")
+      ->required();
+  common(exp);
+  exp->callback([args, exit_code] { *exit_code = RunExport(*args); });
+  CLI::App* imp = ckpt->add_subcommand(
+      "import", "Save a safetensors file as a checkpoint and make it latest (creates the store)");
+  imp->footer(
+      "Reports tensors, bytes_total, chunks_written and bytes_written: the compressed bytes of "
+      "new chunk files (0 when the store already held every chunk). Exit 2 for a malformed "
+      "file, naming what is wrong.");
+  imp->add_option("file", args->file, "the .safetensors file to read")->required();
+  imp->add_option("--name", args->import_name,
+                  "checkpoint name (default: the file's name without extension, characters "
+                  "outside [A-Za-z0-9._-] replaced by '_')");
+  common(imp);
+  imp->callback([args, exit_code] { *exit_code = RunImport(*args); });
   AddCkptTransferCommands(ckpt, exit_code);
 }
 
