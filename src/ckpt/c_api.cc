@@ -21,6 +21,7 @@
 #include "ckpt/checkpoint_writer.h"
 #include "ckpt/gpool_ckpt.h"
 #include "core/status.h"
+#include "core/text.h"
 
 using gpool::Status;
 using gpool::StatusCode;
@@ -97,45 +98,8 @@ int Guard(Body&& body) noexcept {
 
 Status Missing(const char* what) { return Status::InvalidArgument(std::string(what) + " is NULL"); }
 
-// Well-formed UTF-8 (no overlong form, surrogate or code point above U+10FFFF): what the JSON
-// manifest can hold.
-bool IsUtf8(std::string_view s) {
-  std::size_t i = 0;
-  while (i < s.size()) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    std::size_t len = 0;
-    std::uint32_t cp = 0;
-    if ((c & 0xE0) == 0xC0) {
-      len = 2;
-      cp = c & 0x1F;
-    } else if ((c & 0xF0) == 0xE0) {
-      len = 3;
-      cp = c & 0x0F;
-    } else if ((c & 0xF8) == 0xF0) {
-      len = 4;
-      cp = c & 0x07;
-    } else {
-      return false;
-    }
-    if (i + len > s.size()) return false;
-    for (std::size_t k = 1; k < len; ++k) {
-      const auto cc = static_cast<unsigned char>(s[i + k]);
-      if ((cc & 0xC0) != 0x80) return false;
-      cp = (cp << 6) | (cc & 0x3F);
-    }
-    static constexpr std::uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
-    if (cp < kMin[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
-    i += len;
-  }
-  return true;
-}
-
 Status CheckUtf8(std::string_view what, std::string_view s) {
-  if (IsUtf8(s)) return Status::Ok();
+  if (gpool::core::IsUtf8(s)) return Status::Ok();
   return Status::InvalidArgument(std::string(what) + " is not valid UTF-8");
 }
 

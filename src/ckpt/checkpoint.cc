@@ -4,6 +4,8 @@
 #include <set>
 #include <utility>
 
+#include "core/text.h"
+
 namespace gpool::ckpt {
 namespace {
 
@@ -50,9 +52,22 @@ std::optional<DType> ParseDType(std::string_view name) {
 }
 
 Status ValidateCheckpoint(const Checkpoint& checkpoint) {
+  // The manifest is JSON: every string in it must be UTF-8.
+  if (!core::IsUtf8(checkpoint.metadata.loader_position)) {
+    return Status::InvalidArgument(
+        "loader_position is not valid UTF-8 (encode a binary position, e.g. as base64)");
+  }
+  for (const auto& [key, value] : checkpoint.metadata.extra) {
+    if (!core::IsUtf8(key) || !core::IsUtf8(value)) {
+      return Status::InvalidArgument("a metadata key or its value is not valid UTF-8");
+    }
+  }
   std::set<std::string_view> names;
   for (const Tensor& t : checkpoint.tensors) {
     if (t.name.empty()) return Status::InvalidArgument("a tensor has an empty name");
+    if (!core::IsUtf8(t.name)) {
+      return Status::InvalidArgument("a tensor name is not valid UTF-8");
+    }
     if (!names.insert(t.name).second) {
       return Status::InvalidArgument("tensor '" + t.name + "' appears twice");
     }

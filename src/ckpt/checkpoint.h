@@ -65,7 +65,8 @@ struct Checkpoint {
 };
 
 // InvalidArgument naming the tensor when a name is empty or repeated, a dimension is negative,
-// or the byte count does not match shape and dtype.
+// or the byte count does not match shape and dtype; InvalidArgument when a tensor name,
+// loader_position or metadata key/value is not valid UTF-8 (the manifest is JSON).
 Status ValidateCheckpoint(const Checkpoint& checkpoint);
 
 }  // namespace gpool::ckpt

@@ -21,6 +21,9 @@
 #include <set>
 #include <utility>
 
+#include "ckpt/store_files.h"
+#include "core/text.h"
+
 namespace gpool::ckpt {
 namespace {
 
@@ -76,45 +79,6 @@ std::string ShapeText(const std::vector<std::int64_t>& shape) {
 
 std::string OffsetsText(std::uint64_t begin, std::uint64_t end) {
   return "[" + std::to_string(begin) + ", " + std::to_string(end) + "]";
-}
-
-// True for well-formed UTF-8 (no overlong forms, surrogates or code points past U+10FFFF):
-// what a JSON string may hold.
-bool IsUtf8(std::string_view s) {
-  std::size_t i = 0;
-  while (i < s.size()) {
-    const auto lead = static_cast<unsigned char>(s[i]);
-    if (lead < 0x80) {
-      ++i;
-      continue;
-    }
-    std::size_t follow = 0;
-    std::uint32_t cp = 0;
-    if ((lead & 0xE0) == 0xC0) {
-      follow = 1;
-      cp = lead & 0x1F;
-    } else if ((lead & 0xF0) == 0xE0) {
-      follow = 2;
-      cp = lead & 0x0F;
-    } else if ((lead & 0xF8) == 0xF0) {
-      follow = 3;
-      cp = lead & 0x07;
-    } else {
-      return false;
-    }
-    if (s.size() - i <= follow) return false;
-    for (std::size_t k = 1; k <= follow; ++k) {
-      const auto c = static_cast<unsigned char>(s[i + k]);
-      if ((c & 0xC0) != 0x80) return false;
-      cp = (cp << 6) | (c & 0x3F);
-    }
-    static constexpr std::array<std::uint32_t, 4> kMinForLength = {0, 0x80, 0x800, 0x10000};
-    if (cp < kMinForLength[follow] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
-      return false;
-    }
-    i += follow + 1;
-  }
-  return true;
 }
 
 // [] or [2, 3]: a JSON array of non-negative integers that fit an int64.
@@ -408,7 +372,7 @@ Result<Checkpoint> DecodeSafetensors(std::string_view file) {
 Result<std::string> EncodeSafetensorsHeader(const Checkpoint& checkpoint) {
   if (Status s = ValidateCheckpoint(checkpoint); !s.ok()) return s;
   const CheckpointMetadata& m = checkpoint.metadata;
-  if (!IsUtf8(m.loader_position)) {
+  if (!core::IsUtf8(m.loader_position)) {
     return Status::InvalidArgument(
         "loader_position is not valid UTF-8, which a safetensors header cannot hold");
   }
@@ -417,7 +381,7 @@ Result<std::string> EncodeSafetensorsHeader(const Checkpoint& checkpoint) {
   meta[std::string(kEpochKey)] = std::to_string(m.epoch);
   if (!m.loader_position.empty()) meta[std::string(kLoaderKey)] = m.loader_position;
   for (const auto& [key, value] : m.extra) {
-    if (!IsUtf8(key) || !IsUtf8(value)) {
+    if (!core::IsUtf8(key) || !core::IsUtf8(value)) {
       return Status::InvalidArgument(
           "a metadata extra key or value is not valid UTF-8, which a safetensors header cannot "
           "hold");
@@ -432,7 +396,7 @@ Result<std::string> EncodeSafetensorsHeader(const Checkpoint& checkpoint) {
     if (t.name == kMetadataKey) {
       return Status::InvalidArgument("a tensor called __metadata__ cannot go into safetensors");
     }
-    if (!IsUtf8(t.name)) {
+    if (!core::IsUtf8(t.name)) {
       return Status::InvalidArgument("tensor name '" + t.name + "' is not valid UTF-8");
     }
     ojson shape = ojson::array();
@@ -495,25 +459,10 @@ Result<std::string> EncodeSafetensors(const Checkpoint& checkpoint) {
 
 namespace {
 
-Status IoError(const std::string& what, const std::string& path, int err) {
-  return Status::Unavailable(what + " " + path + ": " + std::strerror(err));
-}
+using files::IoError;
 
 Status WithPath(const std::string& path, const Status& s) {
   return Status(s.code(), path + ": " + s.message());
-}
-
-Status FsyncDir(const std::string& dir) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) {
-    const int err = errno;
-    return IoError("open", dir, err);
-  }
-  const int rc = ::fsync(fd);
-  const int err = errno;
-  ::close(fd);
-  if (rc != 0) return IoError("fsync", dir, err);
-  return Status::Ok();
 }
 
 // `size` bytes at `offset`; InvalidArgument if the file ends first.
@@ -588,7 +537,7 @@ Result<std::uint64_t> WriteSafetensorsFile(const Checkpoint& checkpoint, const s
     ::unlink(tmp.c_str());
     return s;
   }
-  if (Status d = FsyncDir(dir); !d.ok()) return d;
+  if (Status d = files::FsyncPath(dir); !d.ok()) return d;
   return written;
 }
 

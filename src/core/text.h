@@ -1,5 +1,5 @@
-// Small text helpers shared by the catalogs (GPU models, MIG profiles) and device discovery.
-// ASCII only, locale-independent, pure.
+// Small text helpers shared by the catalogs (GPU models, MIG profiles), device discovery and the
+// checkpoint formats. Locale-independent, pure.
 #pragma once
 
 #include <cstddef>
@@ -18,5 +18,9 @@ constexpr bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
   }
   return true;
 }
+
+// Well-formed UTF-8: no overlong form, surrogate or code point above U+10FFFF — what a JSON
+// string (a manifest, a safetensors header) may hold.
+bool IsUtf8(std::string_view s);
 
 }  // namespace gpool::core

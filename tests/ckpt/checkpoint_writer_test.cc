@@ -182,3 +182,29 @@ TEST(CheckpointWriter, SigusrOneInAChildCheckpointsAndExitsWithTheDistinctCode) 
 
 }  // namespace
 }  // namespace gpool::ckpt
+
+namespace gpool::ckpt {
+namespace {
+
+// The manifest is JSON: text that is not UTF-8 is refused up front, by the caller's thread,
+// instead of failing (or throwing) in the background saver.
+TEST(CheckpointWriter, TextThatIsNotUtf8IsRefusedBeforeQueueing) {
+  gpool::test::TempDir dir("gpool-ckpt-writer");
+  auto writer = CheckpointWriter::Open((dir.path() / "s").string(), {.staging_bytes = 1 << 20});
+  ASSERT_TRUE(writer.ok());
+  const std::string bad = "w\xff\xfe";
+  const char bytes[4] = {1, 2, 3, 4};
+  CheckpointView name{{{bad, DType::kU8, {4}, bytes, 4}}, {}};
+  EXPECT_EQ((*writer)->SaveAsync(name).status().code(), StatusCode::kInvalidArgument);
+  CheckpointView position{{{"w", DType::kU8, {4}, bytes, 4}}, {1, 0, bad, {}}};
+  auto r = (*writer)->SaveAsync(position);
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(r.status().message().find("loader_position"), std::string::npos);
+  CheckpointView extra{{{"w", DType::kU8, {4}, bytes, 4}}, {1, 0, "", {{"k", bad}}}};
+  EXPECT_EQ((*writer)->Save(extra).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE((*writer)->Wait().ok());
+  EXPECT_FALSE((*writer)->store().Latest().ok());
+}
+
+}  // namespace
+}  // namespace gpool::ckpt
