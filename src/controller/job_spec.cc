@@ -175,7 +175,9 @@ Result<std::vector<std::pair<std::string, std::string>>> ParseEnv(const json& v)
                          return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
                        });
     if (!valid) return Bad(field, "not a valid variable name (letters, digits, '_')");
-    if (name.rfind("GPOOL_", 0) == 0 || name == "CUDA_VISIBLE_DEVICES") {
+    // GPOOL_CKPT_STORE is the job's own: where its checkpoint SDK saves (docs/checkpoint.md).
+    if ((name.rfind("GPOOL_", 0) == 0 && name != "GPOOL_CKPT_STORE") ||
+        name == "CUDA_VISIBLE_DEVICES") {
       return Bad(field, "is set by gpool for the workload's slice and cannot be given");
     }
     std::string text;

@@ -70,6 +70,12 @@ max_runtime: 1d2h
   EXPECT_EQ(s.max_runtime_s, 86400 + 2 * 3600);
 }
 
+TEST(JobSpec, TheCheckpointStoreIsTheOneGpoolVariableAJobSets) {
+  const JobSpec s = MustParse("name: t\ncommand: x\nenv: {GPOOL_CKPT_STORE: /data/ckpt/t}\n");
+  EXPECT_EQ(s.env, (std::vector<std::pair<std::string, std::string>>{
+                       {"GPOOL_CKPT_STORE", "/data/ckpt/t"}}));
+}
+
 TEST(JobSpec, GpuRequestShapes) {
   struct Case {
     std::string gpus;
