@@ -1,12 +1,18 @@
 // The directory CheckpointStore. Every file is written by files::WriteFileDurably
 // (store_files.h): a fresh temp file (O_EXCL) in the target's folder, write, fsync, rename over
-// the target, fsync the folder.
+// the target, fsync the folder (for the chunks of a Save: once per folder, after the last
+// rename into it and before the manifest).
 #include "ckpt/checkpoint_store.h"
 
 #include <algorithm>
+#include <atomic>
+#include <cstring>
 #include <filesystem>
+#include <functional>
+#include <mutex>
 #include <set>
 #include <system_error>
+#include <thread>
 #include <utility>
 
 #include "ckpt/chunk_codec.h"
@@ -51,6 +57,50 @@ std::size_t PlaneWidth(DType dtype, bool planes) {
   return planes && IsFloatingPoint(dtype) ? DTypeSize(dtype) : 1;
 }
 
+// CheckpointStoreOptions::threads, 0 resolved: two threads per core (while one waits for the
+// disk, in fsync or a read, the other has the core), at most 16.
+int ResolveThreads(int threads) {
+  if (threads > 0) return threads;
+  return std::clamp(2 * static_cast<int>(std::thread::hardware_concurrency()), 1, 16);
+}
+
+// Runs work(i) for every i in [0, n) on up to `threads` threads, the calling one among them;
+// each thread takes the lowest index not yet taken. Once work(i) fails, indexes above i not yet
+// taken are skipped, and every index below i still runs; so the result is the failure of the
+// lowest index — the one a loop in order would have stopped at — or Ok.
+Status ForEachIndex(std::size_t n, int threads, const std::function<Status(std::size_t)>& work) {
+  std::atomic<std::size_t> next{0};
+  std::atomic<std::size_t> first_failed{n};
+  std::mutex mu;
+  Status failure;  // of index first_failed; guarded by mu
+  const auto run = [&] {
+    for (;;) {
+      const std::size_t i = next.fetch_add(1);
+      if (i >= n || i > first_failed.load()) return;
+      Status s = work(i);
+      if (!s.ok()) {
+        std::lock_guard lock(mu);
+        if (i < first_failed.load()) {
+          first_failed.store(i);
+          failure = std::move(s);
+        }
+      }
+    }
+  };
+  std::vector<std::thread> helpers;
+  const std::size_t wanted = std::min(n, static_cast<std::size_t>(std::max(threads, 1)));
+  for (std::size_t t = 1; t < wanted; ++t) {
+    try {
+      helpers.emplace_back(run);
+    } catch (const std::system_error&) {
+      break;  // no more threads to be had: the ones running (and this one) do the rest
+    }
+  }
+  run();
+  for (std::thread& h : helpers) h.join();
+  return failure;
+}
+
 }  // namespace
 
 Result<CheckpointStore> CheckpointStore::Open(std::string root, CheckpointStoreOptions options) {
@@ -61,6 +111,9 @@ Result<CheckpointStore> CheckpointStore::Open(std::string root, CheckpointStoreO
   if (options.zstd_level < 1 || options.zstd_level > 3) {
     return Status::InvalidArgument("zstd_level must be 1..3, not " +
                                    std::to_string(options.zstd_level));
+  }
+  if (options.threads < 0) {
+    return Status::InvalidArgument("threads must be >= 0, not " + std::to_string(options.threads));
   }
   std::error_code ec;
   fs::create_directories(root, ec);
@@ -94,32 +147,79 @@ Result<SaveReport> CheckpointStore::Save(std::string_view name, const Checkpoint
   if (Status s = ValidateName(name); !s.ok()) return s;
   if (Status s = ValidateCheckpoint(checkpoint); !s.ok()) return s;
 
+  // Every chunk of the checkpoint in manifest order (tensor, then offset), and what became of
+  // it; the threads fill `chunks` at disjoint indexes.
+  struct Chunk {
+    std::size_t tensor = 0;
+    std::uint64_t offset = 0;
+    ChunkRef ref;
+    bool written = false;         // this save created its file
+    std::uint64_t file_size = 0;  // of that file
+  };
+  std::vector<Chunk> chunks;
+  for (std::size_t t = 0; t < checkpoint.tensors.size(); ++t) {
+    for (std::uint64_t off = 0; off < checkpoint.tensors[t].bytes.size();
+         off += options_.chunk_size) {
+      chunks.push_back({.tensor = t, .offset = off});
+    }
+  }
+  std::mutex mu;
+  std::set<std::string> claimed;  // hashes a thread of this save has taken (written or found)
+  std::set<std::string> folders;  // chunks/xx folders this save renamed a chunk into
+  const Status written =
+      ForEachIndex(chunks.size(), ResolveThreads(options_.threads), [&](std::size_t i) {
+        Chunk& c = chunks[i];
+        const Tensor& t = checkpoint.tensors[c.tensor];
+        const std::string_view original =
+            std::string_view(t.bytes).substr(c.offset, options_.chunk_size);
+        c.ref = {Sha256Hex(original), original.size()};
+        {
+          std::lock_guard lock(mu);
+          if (!claimed.insert(c.ref.hash).second) return Status::Ok();  // the same bytes again
+        }
+        if (FileExists(ChunkPath(c.ref.hash))) return Status::Ok();
+        Result<std::string> file =
+            EncodeChunk(original, PlaneWidth(t.dtype, options_.planes), options_.zstd_level);
+        if (!file.ok()) return file.status();
+        const std::string dir = root_ + "/chunks/" + c.ref.hash.substr(0, 2);
+        if (Status s = EnsureDir(dir); !s.ok()) return s;
+        // The folder is fsynced below, once for all the chunks this save renamed into it.
+        if (Status s = WriteFileDurably(dir, c.ref.hash, *file, /*sync_dir=*/false); !s.ok()) {
+          return s;
+        }
+        c.written = true;
+        c.file_size = file->size();
+        std::lock_guard lock(mu);
+        folders.insert(dir);
+        return Status::Ok();
+      });
+  if (!written.ok()) return written;
+  // Every chunk durable (its file and its name) before the manifest can reference it.
+  const std::vector<std::string> to_sync(folders.begin(), folders.end());
+  if (Status s = ForEachIndex(to_sync.size(), ResolveThreads(options_.threads),
+                              [&](std::size_t i) { return files::FsyncPath(to_sync[i]); });
+      !s.ok()) {
+    return s;
+  }
+
   SaveReport report;
   CheckpointManifest manifest;
   manifest.name = std::string(name);
   manifest.chunk_size = options_.chunk_size;
   manifest.metadata = checkpoint.metadata;
-  std::set<std::string> seen;  // chunks this save already has on disk (written or found)
-  for (const Tensor& t : checkpoint.tensors) {
+  std::size_t next = 0;  // `chunks` is in tensor order
+  for (std::size_t i = 0; i < checkpoint.tensors.size(); ++i) {
+    const Tensor& t = checkpoint.tensors[i];
     TensorEntry entry{t.name, t.dtype, t.shape, t.bytes.size(), {}};
-    const std::size_t width = PlaneWidth(t.dtype, options_.planes);
-    for (std::size_t off = 0; off < t.bytes.size(); off += options_.chunk_size) {
-      const std::string_view original = std::string_view(t.bytes).substr(off, options_.chunk_size);
-      ChunkRef ref{Sha256Hex(original), original.size()};
-      const std::string path = ChunkPath(ref.hash);
-      if (!seen.contains(ref.hash) && !FileExists(path)) {
-        Result<std::string> file = EncodeChunk(original, width, options_.zstd_level);
-        if (!file.ok()) return file.status();
-        const std::string dir = root_ + "/chunks/" + ref.hash.substr(0, 2);
-        if (Status s = EnsureDir(dir); !s.ok()) return s;
-        if (Status s = WriteFileDurably(dir, ref.hash, *file); !s.ok()) return s;
+    for (; next < chunks.size() && chunks[next].tensor == i; ++next) {
+      Chunk& c = chunks[next];
+      if (c.written) {
         ++report.chunks_written;
-        report.original_bytes_written += original.size();
-        report.bytes_written += file->size();
+        report.original_bytes_written += c.ref.size;
+        report.bytes_written += c.file_size;
       }
-      seen.insert(ref.hash);
       ++report.chunks_total;
-      entry.chunks.push_back(std::move(ref));
+      entry.chunks.push_back(std::move(c.ref));
     }
     report.bytes_total += t.bytes.size();
     manifest.tensors.push_back(std::move(entry));
@@ -241,30 +341,70 @@ Result<CheckpointManifest> CheckpointStore::ReadManifest(std::string_view name) 
 }
 
 Status CheckpointStore::ReadChunks(const CheckpointManifest& manifest, Checkpoint* out) const {
-  for (const TensorEntry& entry : manifest.tensors) {
-    std::string bytes;
-    if (out != nullptr) bytes.reserve(entry.size);
+  // Every chunk in manifest order, with where its bytes go in its tensor.
+  struct Chunk {
+    std::size_t tensor = 0;
+    std::size_t index = 0;  // within the tensor
+    std::uint64_t offset = 0;
+  };
+  std::vector<Chunk> chunks;
+  for (std::size_t t = 0; t < manifest.tensors.size(); ++t) {
+    const TensorEntry& entry = manifest.tensors[t];
+    std::uint64_t offset = 0;
     for (std::size_t i = 0; i < entry.chunks.size(); ++i) {
-      const ChunkRef& ref = entry.chunks[i];
-      const std::string where = "checkpoint '" + manifest.name + "' tensor '" + entry.name +
-                                "' chunk " + std::to_string(i) + " (" + ref.hash + "): ";
-      Result<std::string> file = ReadFile(ChunkPath(ref.hash));
-      if (!file.ok()) {
-        if (file.status().code() == StatusCode::kNotFound) {
-          return Status::Internal(where + "chunk file missing");
-        }
-        return Status(file.status().code(), where + file.status().message());
-      }
-      Result<std::string> original = DecodeChunk(*file, ref.size);
-      if (!original.ok()) return Status::Internal(where + original.status().message());
-      const std::string actual = Sha256Hex(*original);
-      if (actual != ref.hash) {
-        return Status::Internal(where + "sha-256 mismatch (the bytes hash to " + actual + ")");
-      }
-      if (out != nullptr) bytes += *original;
+      chunks.push_back({t, i, offset});
+      offset += entry.chunks[i].size;
     }
-    if (out != nullptr) out->tensors.push_back({entry.name, entry.dtype, entry.shape, bytes});
+    if (offset != entry.size) {  // ParseManifest refuses such a manifest; a handed-in one may not
+      return Status::Internal("checkpoint '" + manifest.name + "' tensor '" + entry.name +
+                              "': chunks hold " + std::to_string(offset) + " bytes, size says " +
+                              std::to_string(entry.size));
+    }
   }
+  const int threads = ResolveThreads(options_.threads);
+  if (out != nullptr) {
+    out->tensors.resize(manifest.tensors.size());
+    // Each chunk is copied into place in its tensor's bytes, allocated here (on the threads, so
+    // that the pages are touched in parallel); a tensor of one chunk takes the decoded string.
+    (void)ForEachIndex(manifest.tensors.size(), threads, [&](std::size_t t) {
+      const TensorEntry& entry = manifest.tensors[t];
+      out->tensors[t] = {entry.name, entry.dtype, entry.shape, {}};
+      if (entry.chunks.size() > 1) out->tensors[t].bytes.resize(entry.size);
+      return Status::Ok();
+    });
+  }
+  Status read = ForEachIndex(chunks.size(), threads, [&](std::size_t k) {
+    const Chunk& c = chunks[k];
+    const TensorEntry& entry = manifest.tensors[c.tensor];
+    const ChunkRef& ref = entry.chunks[c.index];
+    const auto where = [&] {
+      return "checkpoint '" + manifest.name + "' tensor '" + entry.name + "' chunk " +
+             std::to_string(c.index) + " (" + ref.hash + "): ";
+    };
+    Result<std::string> file = ReadFile(ChunkPath(ref.hash));
+    if (!file.ok()) {
+      if (file.status().code() == StatusCode::kNotFound) {
+        return Status::Internal(where() + "chunk file missing");
+      }
+      return Status(file.status().code(), where() + file.status().message());
+    }
+    Result<std::string> original = DecodeChunk(*file, ref.size);
+    if (!original.ok()) return Status::Internal(where() + original.status().message());
+    const std::string actual = Sha256Hex(*original);
+    if (actual != ref.hash) {
+      return Status::Internal(where() + "sha-256 mismatch (the bytes hash to " + actual + ")");
+    }
+    if (out != nullptr) {
+      std::string& bytes = out->tensors[c.tensor].bytes;
+      if (entry.chunks.size() == 1) {
+        bytes = std::move(*original);
+      } else {
+        std::memcpy(bytes.data() + c.offset, original->data(), original->size());
+      }
+    }
+    return Status::Ok();
+  });
+  if (!read.ok()) return read;
   if (out != nullptr) out->metadata = manifest.metadata;
   return Status::Ok();
 }

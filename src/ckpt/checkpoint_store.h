@@ -9,14 +9,21 @@
 //
 // Save cuts each tensor into chunks of options.chunk_size bytes (a chunk never spans two
 // tensors), names each by the SHA-256 of its bytes and writes only the chunks not already
-// there, then publishes — PublishCheckpoint — in this order, each file written to a temp
-// name, fsynced, renamed into place and its directory fsynced: (1) the missing chunks, (2) the
-// manifest, (3) `latest`. So a crash (SIGKILL, power loss on a filesystem that keeps rename
-// order after fsync) at any point leaves `latest` naming a checkpoint whose manifest and every
-// chunk are complete on disk; at worst the new checkpoint is absent and temp files remain.
+// there (a chunk that occurs twice in one save is written once), then publishes —
+// PublishCheckpoint — in this order, each file written to a temp name, fsynced and renamed into
+// place: (1) the missing chunks, then one fsync of each chunks/xx folder that received one,
+// (2) the manifest, its folder fsynced, (3) `latest`, its folder fsynced. So a crash (SIGKILL,
+// power loss on a filesystem that keeps rename order after fsync) at any point leaves `latest`
+// naming a checkpoint whose manifest and every chunk are complete on disk; at worst the new
+// checkpoint is absent and temp files (or chunks no manifest names yet) remain.
 //
 // Load and Verify read a manifest and every chunk, decompress it, join its planes and check its
-// SHA-256; any fault is an error naming the checkpoint, tensor, chunk index and hash.
+// SHA-256; any fault is an error naming the checkpoint, tensor, chunk index and hash (of the
+// first damaged chunk in manifest order when several are).
+//
+// Threads: Save hashes, encodes and writes chunks, and Load and Verify read, decode and check
+// them, on options.threads threads (the calling one among them) started per call; the manifest
+// and the loaded checkpoint do not depend on the thread count.
 //
 // Thread safety / processes: any number of readers; one writer (Save, Gc) at a time per root,
 // and Gc never concurrently with a Save (it would remove that save's temp files and the chunks
@@ -44,6 +51,10 @@ struct CheckpointStoreOptions {
   std::uint64_t chunk_size = 4ull << 20;  // bytes; > 0 and a multiple of 8 (whole elements)
   int zstd_level = 1;                     // 1..3
   bool planes = true;                     // split floating-point tensors into byte planes
+  // Threads per Save, Load or Verify (the calling thread is one of them); >= 0. 0: two per core
+  // (2 x std::thread::hardware_concurrency(): a thread waiting for the disk leaves its core to
+  // the other), at most 16. 1 does everything on the calling thread.
+  int threads = 0;
 };
 
 // The name `Load("latest")` and `Verify("latest")` resolve through the `latest` pointer; no
