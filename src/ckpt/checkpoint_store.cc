@@ -57,11 +57,11 @@ std::size_t PlaneWidth(DType dtype, bool planes) {
   return planes && IsFloatingPoint(dtype) ? DTypeSize(dtype) : 1;
 }
 
-// CheckpointStoreOptions::threads, 0 resolved: two threads per core (while one waits for the
-// disk, in fsync or a read, the other has the core), at most 16.
+// CheckpointStoreOptions::threads, 0 resolved: four threads per core (while some wait for the
+// disk, in fsync or a read, the others have the cores), at most 16.
 int ResolveThreads(int threads) {
   if (threads > 0) return threads;
-  return std::clamp(2 * static_cast<int>(std::thread::hardware_concurrency()), 1, 16);
+  return std::clamp(4 * static_cast<int>(std::thread::hardware_concurrency()), 1, 16);
 }
 
 // Runs work(i) for every i in [0, n) on up to `threads` threads, the calling one among them;

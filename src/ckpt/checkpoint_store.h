@@ -51,9 +51,10 @@ struct CheckpointStoreOptions {
   std::uint64_t chunk_size = 4ull << 20;  // bytes; > 0 and a multiple of 8 (whole elements)
   int zstd_level = 1;                     // 1..3
   bool planes = true;                     // split floating-point tensors into byte planes
-  // Threads per Save, Load or Verify (the calling thread is one of them); >= 0. 0: two per core
-  // (2 x std::thread::hardware_concurrency(): a thread waiting for the disk leaves its core to
-  // the other), at most 16. 1 does everything on the calling thread.
+  // Threads per Save, Load or Verify (the calling thread is one of them); >= 0. 0: four per
+  // core (4 x std::thread::hardware_concurrency(): threads waiting for the disk leave the cores
+  // to the others; on 2 cores 8 loaded 1 GiB 14 % faster than 4), at most 16. 1 does everything
+  // on the calling thread.
   int threads = 0;
 };
 
