@@ -42,6 +42,7 @@
 //          [--no-drop-caches] [--python /usr/bin/python3] [--torch-script PATH]
 // Output: markdown tables on stdout; progress on stderr. bench/ckpt_bench.sh runs the trainer
 // and this in one command.
+#include <sys/resource.h>
 #include <sys/statfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -361,7 +362,22 @@ struct Row {
   std::vector<double> save, load;
   std::uint64_t disk = 0;
   std::string note;
+  // gpool only: CPU seconds (user + sys, every thread of this process) and minor page faults.
+  std::vector<double> save_cpu, load_cpu, save_faults, load_faults;
 };
+
+// CPU seconds (user + sys) and minor page faults of this process so far.
+struct Usage {
+  double cpu = 0;
+  double faults = 0;
+};
+Usage UsageNow() {
+  struct rusage r;
+  ::getrusage(RUSAGE_SELF, &r);
+  return {double(r.ru_utime.tv_sec) + double(r.ru_utime.tv_usec) * 1e-6 +
+              double(r.ru_stime.tv_sec) + double(r.ru_stime.tv_usec) * 1e-6,
+          double(r.ru_minflt)};
+}
 
 double Gbps(std::uint64_t bytes, double s) { return s > 0 ? double(bytes) / s / 1e9 : 0; }
 
@@ -579,11 +595,14 @@ void Throughput(const Options& o) {
       fs::remove_all(root);
       const CheckpointStoreOptions options{.threads = o.threads[g]};
       before_save();
+      Usage used = UsageNow();
       auto start = std::chrono::steady_clock::now();
       CheckpointStore store = OpenStore(root, options);
       Result<ckpt::SaveReport> full = store.Save("full", state);
       if (!full.ok()) Fail(full.status().ToString());
       row->save.push_back(Seconds(start));
+      row->save_cpu.push_back(UsageNow().cpu - used.cpu);
+      row->save_faults.push_back(UsageNow().faults - used.faults);
       row->disk = DiskBytes(root);
       if (g == 0) {
         for (std::size_t k = 0; k < changed_at.size(); ++k) {
@@ -611,9 +630,12 @@ void Throughput(const Options& o) {
         incr.note = note;
       }
       before_load();
+      used = UsageNow();
       start = std::chrono::steady_clock::now();
       Result<Checkpoint> loaded = store.Load("full");
       row->load.push_back(Seconds(start));
+      row->load_cpu.push_back(UsageNow().cpu - used.cpu);
+      row->load_faults.push_back(UsageNow().faults - used.faults);
       if (!loaded.ok()) Fail(loaded.status().ToString());
       if (run == 1 && !(*loaded == state)) Fail("gpool loaded other bytes than it saved");
     }
@@ -698,6 +720,15 @@ void Throughput(const Options& o) {
   std::printf("%s; tar: %s\n\n", FirstLine(Capture("zstd --version")).c_str(),
               FirstLine(Capture("tar --version")).c_str());
   PrintTable(rows, bytes);
+  std::printf(
+      "\ngpool's CPU (user + sys, all threads; medians) and minor page faults:\n\n"
+      "| gpool | save CPU s | cores busy | page faults | load CPU s | cores busy | page "
+      "faults |\n|---|---|---|---|---|---|---|\n");
+  for (const Row& r : gpool) {
+    std::printf("| %s | %.2f | %.2f | %.0f | %.2f | %.2f | %.0f |\n", r.tool.c_str(),
+                Median(r.save_cpu), Median(r.save_cpu) / Median(r.save), Median(r.save_faults),
+                Median(r.load_cpu), Median(r.load_cpu) / Median(r.load), Median(r.load_faults));
+  }
   ChunkCosts(state);
   std::printf(
       "\nSHA-256 of every 4 MiB chunk, one thread: %.3f s (%.2f GB/s) — an incremental "
