@@ -143,9 +143,15 @@ std::string CheckpointStore::ChunkPath(const std::string& hash) const {
   return root_ + "/chunks/" + hash.substr(0, 2) + "/" + hash;
 }
 
+Result<files::FileLock> CheckpointStore::LockForWrite() const {
+  return files::FileLock::Acquire(root_ + "/" + kLockFile, /*exclusive=*/false, /*wait=*/true);
+}
+
 Result<SaveReport> CheckpointStore::Save(std::string_view name, const Checkpoint& checkpoint) {
   if (Status s = ValidateName(name); !s.ok()) return s;
   if (Status s = ValidateCheckpoint(checkpoint); !s.ok()) return s;
+  Result<files::FileLock> lock = LockForWrite();  // keeps gc out until the manifest is published
+  if (!lock.ok()) return lock.status();
 
   // Every chunk of the checkpoint in manifest order (tensor, then offset), and what became of
   // it; the threads fill `chunks` at disjoint indexes.
@@ -267,6 +273,8 @@ Result<bool> CheckpointStore::PutChunkFile(std::string_view hash, std::uint64_t 
   }
   const std::string name(hash);
   if (FileExists(ChunkPath(name))) return false;
+  Result<files::FileLock> lock = LockForWrite();
+  if (!lock.ok()) return lock.status();
   Result<std::string> original = DecodeChunk(file, size);
   if (!original.ok()) {
     return Status::InvalidArgument("chunk " + name + ": " + original.status().message());
@@ -282,6 +290,8 @@ Result<bool> CheckpointStore::PutChunkFile(std::string_view hash, std::uint64_t 
 
 Status CheckpointStore::Publish(const CheckpointManifest& manifest, bool make_latest) {
   if (Status s = ValidateName(manifest.name); !s.ok()) return s;
+  Result<files::FileLock> lock = LockForWrite();  // no gc between the check and the manifest
+  if (!lock.ok()) return lock.status();
   for (const TensorEntry& t : manifest.tensors) {
     for (std::size_t i = 0; i < t.chunks.size(); ++i) {
       if (!HasChunk(t.chunks[i].hash)) {
@@ -424,6 +434,13 @@ Status CheckpointStore::Verify(std::string_view name) const {
 }
 
 Result<GcReport> CheckpointStore::Gc() {
+  Result<files::FileLock> lock =
+      files::FileLock::Acquire(root_ + "/" + kLockFile, /*exclusive=*/true, /*wait=*/false);
+  if (!lock.ok()) {
+    if (lock.status().code() != StatusCode::kConflict) return lock.status();
+    return Status::Conflict("gc removed nothing: a save or transfer is writing to " + root_ +
+                            "; run gc again when it has finished");
+  }
   GcReport report;
   std::set<std::string> referenced;
   std::vector<std::string> temps;

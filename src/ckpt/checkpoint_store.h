@@ -6,6 +6,7 @@
 //   manifests/<name>.json                one per checkpoint (checkpoint_manifest.h)
 //   latest                               the name of the last published checkpoint, and "\n"
 //   .tmp-* (in any of these folders)     a write in progress or left by a crash; gc removes them
+//   .lock                                the writers' flock (below)
 //
 // Save cuts each tensor into chunks of options.chunk_size bytes (a chunk never spans two
 // tensors), names each by the SHA-256 of its bytes and writes only the chunks not already
@@ -25,9 +26,13 @@
 // them, on options.threads threads (the calling one among them) started per call; the manifest
 // and the loaded checkpoint do not depend on the thread count.
 //
-// Thread safety / processes: any number of readers; one writer (Save, Gc) at a time per root,
-// and Gc never concurrently with a Save (it would remove that save's temp files and the chunks
-// its manifest is about to reference). The caller serialises writers.
+// Thread safety / processes: any number of readers. Save, PutChunkFile and Publish hold a shared
+// flock on `.lock` in the root while they write; Gc takes it exclusively and, if a writer holds
+// it, removes nothing and returns Conflict — so gc never removes the chunks a save in progress
+// is about to reference (in any process on this host). Concurrent Saves do not corrupt the
+// store, but `latest` then names whichever published last: one writer per root is the rule.
+// Between a push's chunk uploads (PutChunkFile) and its Publish the chunks are unreferenced; a
+// gc in that window removes them and the Publish fails with Conflict (run the push again).
 //
 // Errors: InvalidArgument (bad options, name or checkpoint), NotFound (no such checkpoint, no
 // `latest` yet), Unavailable (the filesystem failed: the message names the path and errno),
@@ -43,6 +48,7 @@
 
 #include "ckpt/checkpoint.h"
 #include "ckpt/checkpoint_manifest.h"
+#include "ckpt/store_files.h"
 #include "core/status.h"
 
 namespace gpool::ckpt {
@@ -61,6 +67,8 @@ struct CheckpointStoreOptions {
 // The name `Load("latest")` and `Verify("latest")` resolve through the `latest` pointer; no
 // checkpoint may be called that.
 inline constexpr std::string_view kLatest = "latest";
+// The writers' lock file in the root.
+inline constexpr const char* kLockFile = ".lock";
 
 struct SaveReport {
   std::uint64_t bytes_total = 0;             // original bytes of every tensor
@@ -83,7 +91,7 @@ class CheckpointStore {
   static Result<CheckpointStore> Open(std::string root, CheckpointStoreOptions options = {});
 
   // Publishes `checkpoint` as `name` and points `latest` at it. Saving an existing name
-  // replaces its manifest (atomically). REQUIRES: no concurrent Save or Gc on this root.
+  // replaces its manifest (atomically). One writer per root (see above); waits while a gc runs.
   // Names: 1-200 of [A-Za-z0-9._-], not starting with '.', not "latest".
   Result<SaveReport> Save(std::string_view name, const Checkpoint& checkpoint);
 
@@ -100,7 +108,7 @@ class CheckpointStore {
 
   // Removes chunk files no manifest references and every temp file. If any manifest cannot be
   // read, removes nothing and returns that error (its chunks might be the unreferenced ones).
-  // REQUIRES: no concurrent Save.
+  // Conflict, removing nothing, while a Save, PutChunkFile or Publish holds the store.
   Result<GcReport> Gc();
 
   // --- Chunk-level access: how checkpoints move between stores (push/pull) ---
@@ -113,7 +121,7 @@ class CheckpointStore {
   // Returns true if written, false if the store already had it. Safe alongside a Save.
   Result<bool> PutChunkFile(std::string_view hash, std::uint64_t size, std::string_view file);
   // Publishes `manifest` (whose chunks must all be here: Conflict naming the first
-  // missing one) and, if `make_latest`, points `latest` at it. REQUIRES: no concurrent Gc.
+  // missing one) and, if `make_latest`, points `latest` at it.
   Status Publish(const CheckpointManifest& manifest, bool make_latest);
 
   const std::string& root() const { return root_; }
@@ -124,6 +132,8 @@ class CheckpointStore {
   // Reads and checks every chunk of `manifest`; fills `out` when non-null.
   Status ReadChunks(const CheckpointManifest& manifest, Checkpoint* out) const;
   std::string ChunkPath(const std::string& hash) const;
+  // The shared writers' lock (see "Thread safety" above); waits while a gc runs.
+  Result<files::FileLock> LockForWrite() const;
   // Writes the manifest, then `latest` if asked; returns the manifest's size in bytes.
   Result<std::uint64_t> WriteManifest(const CheckpointManifest& manifest, bool make_latest);
 

@@ -35,4 +35,20 @@ Status WriteFileDurably(const std::string& dir, const std::string& name, std::st
 Result<std::string> ReadFile(const std::string& path);
 bool FileExists(const std::string& path);
 
+// An advisory lock (flock) on a file, created if missing, held until destruction. Shared locks
+// coexist; an exclusive one excludes every other. Conflict when `wait` is false and the lock is
+// held elsewhere (any process on this host; NFS v4 honours flock too).
+class FileLock {
+ public:
+  static Result<FileLock> Acquire(const std::string& path, bool exclusive, bool wait);
+  FileLock(FileLock&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
+  FileLock& operator=(FileLock&&) = delete;
+  FileLock(const FileLock&) = delete;
+  ~FileLock();
+
+ private:
+  explicit FileLock(int fd) : fd_(fd) {}
+  int fd_;
+};
+
 }  // namespace gpool::ckpt::files

@@ -323,8 +323,8 @@ TEST(CheckpointStore, GcRemovesOnlyUnreferencedChunksAndTempFiles) {
   EXPECT_TRUE(store.Verify("a").ok());
   EXPECT_TRUE(store.Verify("b").ok());
   EXPECT_EQ(*store.Load("a"), a2);
-  // 4 chunks + 2 manifests + latest.
-  EXPECT_EQ(CountFiles(root), 7u);
+  // 4 chunks + 2 manifests + latest + the writers' .lock.
+  EXPECT_EQ(CountFiles(root), 8u);
   // A second gc finds nothing.
   Result<GcReport> again = store.Gc();
   ASSERT_TRUE(again.ok());
@@ -412,6 +412,40 @@ TEST(CheckpointStoreChunks, RefusesBadHashesAndBytesThatDoNotMatch) {
   EXPECT_FALSE(store->PutChunkFile(Sha256Hex(bytes), 100, damaged).ok());
   EXPECT_FALSE(store->HasChunk(Sha256Hex(bytes)));
   EXPECT_EQ(store->ReadChunkFile(Sha256Hex(bytes)).status().code(), StatusCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace gpool::ckpt
+
+namespace gpool::ckpt {
+namespace {
+
+// gc never runs while a writer holds the store: it removes nothing and says why; once the
+// writer is done, gc runs (and a save waits for a running gc rather than racing it).
+TEST(CheckpointStoreLock, GcRefusesWhileAWriterHoldsTheStore) {
+  gpool::test::TempDir dir("gpool-ckpt-lock");
+  const std::string root = (dir.path() / "s").string();
+  auto store = CheckpointStore::Open(root, {.chunk_size = 64});
+  ASSERT_TRUE(store.ok());
+  ASSERT_TRUE(store->Save("a", Checkpoint{{test::MakeTensor("w", DType::kF32, {64}, 1)}, {}}).ok());
+  ASSERT_TRUE(store->Save("b", Checkpoint{{test::MakeTensor("w", DType::kF32, {64}, 2)}, {}}).ok());
+  fs::remove(fs::path(root) / "manifests" / "a.json");  // a's chunks are now garbage
+  {
+    auto writer = files::FileLock::Acquire(root + "/" + kLockFile, /*exclusive=*/false, true);
+    ASSERT_TRUE(writer.ok()) << writer.status().message();
+    auto gc = store->Gc();
+    EXPECT_EQ(gc.status().code(), StatusCode::kConflict);
+    EXPECT_NE(gc.status().message().find("gc removed nothing"), std::string::npos);
+  }
+  auto gc = store->Gc();
+  ASSERT_TRUE(gc.ok()) << gc.status().message();
+  EXPECT_GT(gc->chunks_removed, 0u);
+  EXPECT_TRUE(store->Verify("b").ok());
+  // While a gc holds the lock exclusively, a writer cannot get it without waiting.
+  auto gc_lock = files::FileLock::Acquire(root + "/" + kLockFile, /*exclusive=*/true, true);
+  ASSERT_TRUE(gc_lock.ok());
+  EXPECT_EQ(files::FileLock::Acquire(root + "/" + kLockFile, false, /*wait=*/false).status().code(),
+            StatusCode::kConflict);
 }
 
 }  // namespace
