@@ -68,6 +68,7 @@
 
 #include "ckpt/checkpoint_store.h"
 #include "ckpt/chunk_codec.h"
+#include "../tests/ckpt/ckpt_test_data.h"  // the seeded weights the slow test uses too
 #include "core/sha256.h"
 #include "timing.h"
 
@@ -173,30 +174,7 @@ std::optional<Options> ParseOptions(int argc, char** argv) {
 
 // --- data ---
 
-// `count` f32 values, roughly N(0, 0.02): the sum of four 32-bit uniforms (Irwin-Hall) from
-// splitmix64, seeded (std::normal_distribution would take most of a minute for 1 GiB).
-std::string NormalishF32(std::size_t count, std::uint64_t seed) {
-  std::string out(count * sizeof(float), '\0');
-  std::uint64_t state = seed * 0x9E3779B97F4A7C15ull + 1;
-  const auto next = [&state] {  // splitmix64
-    state += 0x9E3779B97F4A7C15ull;
-    std::uint64_t z = state;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  };
-  constexpr double kMax = 4294967295.0;                          // 2^32 - 1
-  constexpr double kScale = 0.02 / (4294967296.0 * 0.57735027);  // sd of the sum: 2^32 sqrt(4/12)
-  for (std::size_t i = 0; i < count; ++i) {
-    // Four 32-bit uniforms (more bits than a float's mantissa holds, so every bit varies).
-    const std::uint64_t a = next(), b = next();
-    const double sum =
-        double(a & 0xffffffff) + double(a >> 32) + double(b & 0xffffffff) + double(b >> 32);
-    const float v = static_cast<float>((sum - 2 * kMax) * kScale);
-    std::memcpy(out.data() + i * sizeof v, &v, sizeof v);
-  }
-  return out;
-}
+using gpool::ckpt::test::NormalishF32;
 
 // `tensors` f32 tensors [rows, 1024] of equal size, about `bytes` in all; tensor i from seed
 // seed + i (made on two threads: each tensor is a pure function of its seed).

@@ -15,6 +15,7 @@
 #include "ckpt/checkpoint_store.h"
 #include "ckpt/safetensors.h"
 #include "cli/commands.h"
+#include "core/text.h"
 
 namespace gpool::cli {
 namespace {
@@ -60,23 +61,6 @@ std::string ShapeText(const std::vector<std::int64_t>& shape) {
   return out + "]";
 }
 
-// "512 B", "1.2 GiB".
-std::string HumanBytes(std::uint64_t bytes) {
-  static constexpr const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  double v = static_cast<double>(bytes);
-  std::size_t unit = 0;
-  while (v >= 1024 && unit + 1 < std::size(kUnits)) {
-    v /= 1024;
-    ++unit;
-  }
-  char buf[32];
-  if (unit == 0) {
-    std::snprintf(buf, sizeof buf, "%llu B", static_cast<unsigned long long>(bytes));
-  } else {
-    std::snprintf(buf, sizeof buf, "%.1f %s", v, kUnits[unit]);
-  }
-  return buf;
-}
 
 // The name import gives a checkpoint read from `path`: the file's name without its extension,
 // each character outside [A-Za-z0-9._-] replaced by '_', leading dots dropped, at most 200
@@ -225,8 +209,8 @@ int RunExport(const CkptArgs& args) {
   if (tty) {
     progress = [](const ckpt::ExportProgress& p) {
       std::fprintf(stderr, "\rexporting %zu/%zu tensors, %s/%s\033[K", p.tensors_done,
-                   p.tensors_total, HumanBytes(p.bytes_done).c_str(),
-                   HumanBytes(p.bytes_total).c_str());
+                   p.tensors_total, core::HumanBytes(p.bytes_done).c_str(),
+                   core::HumanBytes(p.bytes_total).c_str());
     };
   }
   auto file_bytes = ckpt::WriteSafetensorsFile(*checkpoint, args.out, progress);

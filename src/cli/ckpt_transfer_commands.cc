@@ -30,6 +30,7 @@
 #include "ckpt/checkpoint_transfer.h"
 #include "ckpt/http_checkpoint_remote.h"
 #include "cli/commands.h"
+#include "core/text.h"
 #include "controller/http_server.h"
 
 namespace gpool::cli {
@@ -60,23 +61,6 @@ int Fail(const std::string& message, int code) {
   return code;
 }
 
-// "512 B", "48.0 MiB".
-std::string Bytes(std::uint64_t bytes) {
-  static constexpr const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  double v = static_cast<double>(bytes);
-  std::size_t unit = 0;
-  while (v >= 1024 && unit + 1 < std::size(kUnits)) {
-    v /= 1024;
-    ++unit;
-  }
-  char buf[32];
-  if (unit == 0) {
-    std::snprintf(buf, sizeof buf, "%llu B", static_cast<unsigned long long>(bytes));
-  } else {
-    std::snprintf(buf, sizeof buf, "%.1f %s", v, kUnits[unit]);
-  }
-  return buf;
-}
 
 // The token in `path` (surrounding white space dropped); "" when no file is named.
 Result<std::string> ReadToken(const std::string& path) {
@@ -144,7 +128,8 @@ class ProgressLine {
       std::fprintf(stderr, "\r%s %s: %llu/%llu chunks, %s sent, %llu skipped", verb_.c_str(),
                    r.name.c_str(),
                    static_cast<unsigned long long>(r.chunks_sent + r.chunks_skipped),
-                   static_cast<unsigned long long>(r.chunks_total), Bytes(r.bytes_sent).c_str(),
+                   static_cast<unsigned long long>(r.chunks_total),
+                   core::HumanBytes(r.bytes_sent).c_str(),
                    static_cast<unsigned long long>(r.chunks_skipped));
       std::fflush(stderr);
       printed_ = true;
@@ -209,7 +194,8 @@ int RunTransfer(const TransferArgs& args, bool push) {
   std::printf("%s %s %s: %llu of %llu chunks sent (%s), %llu already there%s\n",
               push ? "pushed" : "pulled", r.name.c_str(), where.c_str(),
               static_cast<unsigned long long>(r.chunks_sent),
-              static_cast<unsigned long long>(r.chunks_total), Bytes(r.bytes_sent).c_str(),
+              static_cast<unsigned long long>(r.chunks_total),
+              core::HumanBytes(r.bytes_sent).c_str(),
               static_cast<unsigned long long>(r.chunks_skipped),
               r.made_latest ? (push ? ", now latest there" : ", now latest here") : "");
   return 0;

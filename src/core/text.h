@@ -3,6 +3,8 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <string>
 #include <string_view>
 
 namespace gpool::core {
@@ -22,5 +24,8 @@ constexpr bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
 // Well-formed UTF-8: no overlong form, surrogate or code point above U+10FFFF — what a JSON
 // string (a manifest, a safetensors header) may hold.
 bool IsUtf8(std::string_view s);
+
+// A byte count for people, in binary units: "512 B", "48.0 MiB", "1.2 GiB".
+std::string HumanBytes(std::uint64_t bytes);
 
 }  // namespace gpool::core

@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "../ckpt/ckpt_test_data.h"
 #include "../temp_dir.h"
 #include "ckpt/checkpoint_store.h"
 
@@ -28,31 +29,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// `count` f32 values, roughly N(0, 0.02) like initialised weights: the sum of four 32-bit
-// uniforms (Irwin-Hall) from splitmix64, seeded. Much faster than std::normal_distribution,
-// which matters for 1 GiB.
-std::string NormalishF32(std::size_t count, std::uint64_t seed) {
-  std::string out(count * sizeof(float), '\0');
-  std::uint64_t state = seed * 0x9E3779B97F4A7C15ull + 1;
-  const auto next = [&state] {  // splitmix64
-    state += 0x9E3779B97F4A7C15ull;
-    std::uint64_t z = state;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  };
-  constexpr double kMax = 4294967295.0;                          // 2^32 - 1
-  constexpr double kScale = 0.02 / (4294967296.0 * 0.57735027);  // sd of the sum: 2^32 sqrt(4/12)
-  for (std::size_t i = 0; i < count; ++i) {
-    // Four 32-bit uniforms (more bits than a float's mantissa holds, so every bit varies).
-    const std::uint64_t a = next(), b = next();
-    const double sum =
-        double(a & 0xffffffff) + double(a >> 32) + double(b & 0xffffffff) + double(b >> 32);
-    const float v = static_cast<float>((sum - 2 * kMax) * kScale);
-    std::memcpy(out.data() + i * sizeof v, &v, sizeof v);
-  }
-  return out;
-}
+using test::NormalishF32;
 
 Tensor F32(std::string name, std::int64_t rows, std::int64_t cols, std::uint64_t seed) {
   return Tensor{std::move(name),
