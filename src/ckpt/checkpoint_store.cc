@@ -28,7 +28,9 @@ using files::IsTemp;
 using files::ReadFile;
 using files::WriteFileDurably;
 
-Status ValidateName(std::string_view name) {
+}  // namespace
+
+Status ValidateCheckpointName(std::string_view name) {
   if (name.empty() || name.size() > 200) {
     return Status::InvalidArgument("checkpoint name must have 1-200 characters");
   }
@@ -44,6 +46,8 @@ Status ValidateName(std::string_view name) {
   }
   return Status::Ok();
 }
+
+namespace {
 
 bool IsChunkHash(std::string_view hash) {
   if (hash.size() != 64) return false;
@@ -148,7 +152,7 @@ Result<files::FileLock> CheckpointStore::LockForWrite() const {
 }
 
 Result<SaveReport> CheckpointStore::Save(std::string_view name, const Checkpoint& checkpoint) {
-  if (Status s = ValidateName(name); !s.ok()) return s;
+  if (Status s = ValidateCheckpointName(name); !s.ok()) return s;
   if (Status s = ValidateCheckpoint(checkpoint); !s.ok()) return s;
   Result<files::FileLock> lock = LockForWrite();  // keeps gc out until the manifest is published
   if (!lock.ok()) return lock.status();
@@ -289,7 +293,7 @@ Result<bool> CheckpointStore::PutChunkFile(std::string_view hash, std::uint64_t 
 }
 
 Status CheckpointStore::Publish(const CheckpointManifest& manifest, bool make_latest) {
-  if (Status s = ValidateName(manifest.name); !s.ok()) return s;
+  if (Status s = ValidateCheckpointName(manifest.name); !s.ok()) return s;
   Result<files::FileLock> lock = LockForWrite();  // no gc between the check and the manifest
   if (!lock.ok()) return lock.status();
   for (const TensorEntry& t : manifest.tensors) {
@@ -315,7 +319,7 @@ Result<std::string> CheckpointStore::Latest() const {
   }
   std::string name = std::move(*text);
   if (!name.empty() && name.back() == '\n') name.pop_back();
-  if (!ValidateName(name).ok()) {
+  if (!ValidateCheckpointName(name).ok()) {
     return Status::Internal(root_ + "/latest holds no valid checkpoint name");
   }
   return name;
@@ -327,7 +331,7 @@ Result<CheckpointManifest> CheckpointStore::ReadManifest(std::string_view name) 
     Result<std::string> latest = Latest();
     if (!latest.ok()) return latest.status();
     resolved = std::move(*latest);
-  } else if (Status s = ValidateName(name); !s.ok()) {
+  } else if (Status s = ValidateCheckpointName(name); !s.ok()) {
     return s;
   }
   const std::string path = root_ + "/manifests/" + resolved + ".json";

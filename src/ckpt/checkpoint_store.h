@@ -70,6 +70,10 @@ inline constexpr std::string_view kLatest = "latest";
 // The writers' lock file in the root.
 inline constexpr const char* kLockFile = ".lock";
 
+// InvalidArgument unless `name` can name a checkpoint: 1-200 of [A-Za-z0-9._-], not starting
+// with '.', not "latest".
+Status ValidateCheckpointName(std::string_view name);
+
 struct SaveReport {
   std::uint64_t bytes_total = 0;             // original bytes of every tensor
   std::uint64_t chunks_total = 0;            // chunk references in the manifest

@@ -135,6 +135,7 @@ Result<SaveReport> CheckpointWriter::Save(const CheckpointView& view, std::strin
 
 Result<bool> CheckpointWriter::SaveAsync(const CheckpointView& view, std::string name) {
   if (name.empty()) name = DefaultCheckpointName(view.metadata.step);
+  if (Status s = ValidateCheckpointName(name); !s.ok()) return s;  // not in the background
   const std::uint64_t bytes = ViewBytes(view);
   if (bytes > staging_bytes_) {
     Result<SaveReport> report = Save(view, name);

@@ -254,6 +254,7 @@ int RunImport(const CkptArgs& args) {
   }
   const std::string name =
       args.import_name.empty() ? CheckpointNameFromFile(args.file) : args.import_name;
+  if (Status s = ckpt::ValidateCheckpointName(name); !s.ok()) return Fail(s.message(), 2);
   auto store = ckpt::CheckpointStore::Open(args.store);  // import may start a store
   if (!store.ok()) {
     return Fail(store.status().message(),

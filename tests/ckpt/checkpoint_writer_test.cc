@@ -89,6 +89,10 @@ TEST(CheckpointWriter, InvalidCheckpointIsRefusedBeforeQueueing) {
   EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
   EXPECT_NE(r.status().message().find("tensor 'w'"), std::string::npos) << r.status().message();
   EXPECT_EQ((*writer)->staging_in_use(), 0u);
+  CheckpointView fine{{{"w", DType::kU8, {4}, "abcd", 4}}, {}};
+  auto bad_name = (*writer)->SaveAsync(fine, "run/../escape");
+  EXPECT_EQ(bad_name.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(bad_name.status().message().find("[A-Za-z0-9._-]"), std::string::npos);
   CheckpointView no_data{{{"w", DType::kU8, {4}, nullptr, 4}}, {}};
   EXPECT_FALSE((*writer)->Save(no_data).ok());
   EXPECT_TRUE((*writer)->Wait().ok());

@@ -224,6 +224,12 @@ TEST(CkptCli, ImportOfABadFileExits2NamingTheFaultAndCreatesNoStore) {
   EXPECT_EQ(r.exit_code, 2) << r.output;
   EXPECT_NE(r.output.find("does not exist"), std::string::npos) << r.output;
   EXPECT_FALSE(fs::exists(fresh));
+  // A good file under a name no checkpoint may have: refused before the store is made.
+  ASSERT_EQ(RunGpool("ckpt export --store " + root + " --out " + file).exit_code, 0);
+  r = RunGpool("ckpt import " + file + " --store " + fresh + " --name latest");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("'latest' is reserved"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(fresh));
 }
 
 }  // namespace

@@ -29,5 +29,13 @@ TEST(Text, IsUtf8RefusesMalformedText) {
   EXPECT_FALSE(IsUtf8("ok\xc3("));           // a bad continuation
 }
 
+TEST(Text, HumanBytesUsesBinaryUnits) {
+  EXPECT_EQ(HumanBytes(0), "0 B");
+  EXPECT_EQ(HumanBytes(1023), "1023 B");
+  EXPECT_EQ(HumanBytes(1024), "1.0 KiB");
+  EXPECT_EQ(HumanBytes(48ull << 20), "48.0 MiB");
+  EXPECT_EQ(HumanBytes(1288490189ull), "1.2 GiB");
+}
+
 }  // namespace
 }  // namespace gpool::core
