@@ -195,10 +195,7 @@ py::tuple Load(const std::string& root, std::string name) {
   Result<Checkpoint> loaded = Status::NotFound("unset");
   {
     py::gil_scoped_release release;
-    std::error_code ec;
-    if (!std::filesystem::is_directory(root, ec)) {
-      loaded = Status::NotFound("no checkpoint store at '" + root + "' (not a directory)");
-    } else if (Result<CheckpointStore> store = CheckpointStore::Open(root); !store.ok()) {
+    if (Result<CheckpointStore> store = CheckpointStore::OpenExisting(root); !store.ok()) {
       loaded = store.status();
     } else if (name != kLatest) {
       loaded = store->Load(name);

@@ -327,12 +327,7 @@ int gpool_ckpt_store_open(const char* root, gpool_ckpt_store** out) {
   return Guard([&]() -> Status {
     if (root == nullptr) return Missing("root");
     if (out == nullptr) return Missing("out");
-    std::error_code ec;
-    if (!std::filesystem::is_directory(root, ec)) {
-      return Status::NotFound(std::string("no checkpoint store at '") + root +
-                              "' (not a directory)");
-    }
-    auto store = CheckpointStore::Open(root);
+    auto store = CheckpointStore::OpenExisting(root);  // a reader creates nothing
     if (!store.ok()) return store.status();
     *out = new gpool_ckpt_store{std::move(*store)};
     return Status::Ok();

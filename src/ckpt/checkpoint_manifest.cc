@@ -1,6 +1,8 @@
 #include "ckpt/checkpoint_manifest.h"
 
+#include <cstdint>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <utility>
 
 namespace gpool::ckpt {
@@ -35,12 +37,33 @@ Result<TensorEntry> ParseTensor(const json& j, std::size_t index) {
       return Status::Internal("manifest: tensor '" + t.name + "' has a bad chunk hash '" +
                               ref.hash + "'");
     }
+    if (ref.size == 0 || ref.size > kMaxChunkSize) {
+      return Status::Internal("manifest: tensor '" + t.name + "' has a chunk of " +
+                              std::to_string(ref.size) + " bytes (1.." +
+                              std::to_string(kMaxChunkSize) + " allowed)");
+    }
     sum += ref.size;
     t.chunks.push_back(std::move(ref));
   }
   if (sum != t.size) {
     return Status::Internal("manifest: tensor '" + t.name + "' chunks hold " + std::to_string(sum) +
                             " bytes, size says " + std::to_string(t.size));
+  }
+  if (t.name.empty()) return Status::Internal("manifest: " + where + " has an empty name");
+  if (t.dtype != DType::kBlob) {  // the bytes must be what shape and dtype say (no overflow)
+    std::uint64_t want = DTypeSize(t.dtype);
+    for (std::int64_t d : t.shape) {
+      const auto dim = static_cast<std::uint64_t>(d);
+      if (d < 0 || (dim != 0 && want > UINT64_MAX / dim)) {
+        return Status::Internal("manifest: tensor '" + t.name + "' has an impossible shape");
+      }
+      want *= dim;
+    }
+    if (want != t.size) {
+      return Status::Internal("manifest: tensor '" + t.name + "' has shape and dtype for " +
+                              std::to_string(want) + " bytes, size says " +
+                              std::to_string(t.size));
+    }
   }
   return t;
 }
@@ -94,9 +117,13 @@ Result<CheckpointManifest> ParseManifest(std::string_view text) {
     m.metadata.extra = meta.at("extra").get<std::map<std::string, std::string>>();
     const json& tensors = j.at("tensors");
     if (!tensors.is_array()) return Status::Internal("manifest: tensors is not an array");
+    std::set<std::string> names;
     for (std::size_t i = 0; i < tensors.size(); ++i) {
       Result<TensorEntry> t = ParseTensor(tensors[i], i);
       if (!t.ok()) return t.status();
+      if (!names.insert(t->name).second) {
+        return Status::Internal("manifest: tensor '" + t->name + "' appears twice");
+      }
       m.tensors.push_back(std::move(*t));
     }
     return m;

@@ -22,6 +22,9 @@
 namespace gpool::ckpt {
 
 inline constexpr std::int64_t kManifestFormatVersion = 1;
+// The largest chunk (original bytes) a manifest may reference and a store may be opened with:
+// what any reader may have to hold at once per chunk.
+inline constexpr std::uint64_t kMaxChunkSize = 64ull << 20;
 
 struct ChunkRef {
   std::string hash;        // 64 lower-case hex digits

@@ -7,7 +7,9 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <exception>
 #include <filesystem>
+#include <new>
 #include <functional>
 #include <mutex>
 #include <set>
@@ -81,7 +83,14 @@ Status ForEachIndex(std::size_t n, int threads, const std::function<Status(std::
     for (;;) {
       const std::size_t i = next.fetch_add(1);
       if (i >= n || i > first_failed.load()) return;
-      Status s = work(i);
+      Status s;
+      try {  // an exception must not leave a thread (std::terminate): it is this index's error
+        s = work(i);
+      } catch (const std::bad_alloc&) {
+        s = Status::Internal("out of memory");
+      } catch (const std::exception& e) {
+        s = Status::Internal(std::string("unexpected exception: ") + e.what());
+      }
       if (!s.ok()) {
         std::lock_guard lock(mu);
         if (i < first_failed.load()) {
@@ -108,8 +117,10 @@ Status ForEachIndex(std::size_t n, int threads, const std::function<Status(std::
 }  // namespace
 
 Result<CheckpointStore> CheckpointStore::Open(std::string root, CheckpointStoreOptions options) {
-  if (options.chunk_size == 0 || options.chunk_size % 8 != 0) {
-    return Status::InvalidArgument("chunk_size must be a positive multiple of 8, not " +
+  if (options.chunk_size == 0 || options.chunk_size % 8 != 0 ||
+      options.chunk_size > kMaxChunkSize) {
+    return Status::InvalidArgument("chunk_size must be a positive multiple of 8 up to " +
+                                   std::to_string(kMaxChunkSize) + ", not " +
                                    std::to_string(options.chunk_size));
   }
   if (options.zstd_level < 1 || options.zstd_level > 3) {
@@ -126,6 +137,17 @@ Result<CheckpointStore> CheckpointStore::Open(std::string root, CheckpointStoreO
     if (Status s = EnsureDir(root + sub); !s.ok()) return s;
   }
   return CheckpointStore(std::move(root), options);
+}
+
+Result<CheckpointStore> CheckpointStore::OpenExisting(std::string root,
+                                                      CheckpointStoreOptions options) {
+  std::error_code ec;
+  if (root.empty()) return Status::InvalidArgument("no checkpoint store given");
+  if (!fs::is_directory(root + "/manifests", ec) || !fs::is_directory(root + "/chunks", ec)) {
+    return Status::NotFound("no checkpoint store at " + root + " (expected " + root +
+                            "/manifests)");
+  }
+  return Open(std::move(root), options);
 }
 
 Result<std::vector<std::string>> CheckpointStore::List() const {
@@ -175,7 +197,7 @@ Result<SaveReport> CheckpointStore::Save(std::string_view name, const Checkpoint
   }
   std::mutex mu;
   std::set<std::string> claimed;  // hashes a thread of this save has taken (written or found)
-  std::set<std::string> folders;  // chunks/xx folders this save renamed a chunk into
+  std::set<std::string> folders;  // chunks/xx folders this save wrote or found a chunk in
   const Status written =
       ForEachIndex(chunks.size(), ResolveThreads(options_.threads), [&](std::size_t i) {
         Chunk& c = chunks[i];
@@ -187,11 +209,17 @@ Result<SaveReport> CheckpointStore::Save(std::string_view name, const Checkpoint
           std::lock_guard lock(mu);
           if (!claimed.insert(c.ref.hash).second) return Status::Ok();  // the same bytes again
         }
-        if (FileExists(ChunkPath(c.ref.hash))) return Status::Ok();
+        const std::string dir = root_ + "/chunks/" + c.ref.hash.substr(0, 2);
+        if (FileExists(ChunkPath(c.ref.hash))) {
+          // Perhaps renamed into place by a save killed before its folder fsync: the manifest
+          // may reference it only once its name is durable, so its folder is fsynced too.
+          std::lock_guard lock(mu);
+          folders.insert(dir);
+          return Status::Ok();
+        }
         Result<std::string> file =
             EncodeChunk(original, PlaneWidth(t.dtype, options_.planes), options_.zstd_level);
         if (!file.ok()) return file.status();
-        const std::string dir = root_ + "/chunks/" + c.ref.hash.substr(0, 2);
         if (Status s = EnsureDir(dir); !s.ok()) return s;
         // The folder is fsynced below, once for all the chunks this save renamed into it.
         if (Status s = WriteFileDurably(dir, c.ref.hash, *file, /*sync_dir=*/false); !s.ok()) {
@@ -204,7 +232,9 @@ Result<SaveReport> CheckpointStore::Save(std::string_view name, const Checkpoint
         return Status::Ok();
       });
   if (!written.ok()) return written;
-  // Every chunk durable (its file and its name) before the manifest can reference it.
+  // Every chunk durable (its file and its name) before the manifest can reference it; and the
+  // names of the chunks/xx folders themselves (one may be left by a killed save, unsynced).
+  if (!folders.empty()) folders.insert(root_ + "/chunks");
   const std::vector<std::string> to_sync(folders.begin(), folders.end());
   if (Status s = ForEachIndex(to_sync.size(), ResolveThreads(options_.threads),
                               [&](std::size_t i) { return files::FsyncPath(to_sync[i]); });
@@ -275,8 +305,16 @@ Result<bool> CheckpointStore::PutChunkFile(std::string_view hash, std::uint64_t 
   if (!IsChunkHash(hash)) {
     return Status::InvalidArgument("'" + std::string(hash) + "' is not a chunk hash (64 hex)");
   }
+  if (size == 0 || size > kMaxChunkSize) {
+    return Status::InvalidArgument("chunk " + std::string(hash) + ": " + std::to_string(size) +
+                                   " bytes (1.." + std::to_string(kMaxChunkSize) + " allowed)");
+  }
   const std::string name(hash);
-  if (FileExists(ChunkPath(name))) return false;
+  if (FileExists(ChunkPath(name))) {
+    // Perhaps renamed into place by a writer killed before its folder fsync: make it durable.
+    if (Status s = files::FsyncPath(root_ + "/chunks/" + name.substr(0, 2)); !s.ok()) return s;
+    return false;
+  }
   Result<files::FileLock> lock = LockForWrite();
   if (!lock.ok()) return lock.status();
   Result<std::string> original = DecodeChunk(file, size);
@@ -289,6 +327,7 @@ Result<bool> CheckpointStore::PutChunkFile(std::string_view hash, std::uint64_t 
   const std::string dir = root_ + "/chunks/" + name.substr(0, 2);
   if (Status s = EnsureDir(dir); !s.ok()) return s;
   if (Status s = WriteFileDurably(dir, name, file); !s.ok()) return s;
+  if (Status s = files::FsyncPath(root_ + "/chunks"); !s.ok()) return s;  // the folder's name
   return true;
 }
 

@@ -93,6 +93,10 @@ class CheckpointStore {
  public:
   // Creates the root and its folders if missing. InvalidArgument for bad options.
   static Result<CheckpointStore> Open(std::string root, CheckpointStoreOptions options = {});
+  // Opens a store that exists and creates nothing: NotFound "no checkpoint store at ROOT
+  // (expected ROOT/manifests)" otherwise — what readers use, so that a typo makes no store.
+  static Result<CheckpointStore> OpenExisting(std::string root,
+                                              CheckpointStoreOptions options = {});
 
   // Publishes `checkpoint` as `name` and points `latest` at it. Saving an existing name
   // replaces its manifest (atomically). One writer per root (see above); waits while a gc runs.

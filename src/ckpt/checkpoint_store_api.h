@@ -49,7 +49,6 @@
 
 namespace gpool::ckpt {
 
-inline constexpr std::uint64_t kMaxChunkSize = 64ull << 20;          // original bytes of one chunk
 inline constexpr std::size_t kMaxManifestBytes = 64ull << 20;        // ~700,000 chunk references
 inline constexpr std::size_t kMaxQueryBytes = std::size_t{1} << 20;  // 10,000 hashes fit
 

@@ -87,11 +87,18 @@ Result<TransferReport> Transfer(CheckpointRemote& source, std::string_view name,
         if (i >= todo.size()) return;
         const ChunkUse& c = *todo[i];
         Status error;
-        Result<std::string> file = source.ReadChunkFile(*c.ref);
-        if (!file.ok()) {
-          error = AtChunk(report.name, c, "reading it from " + source.Describe(), file.status());
-        } else if (Result<bool> put = destination.PutChunkFile(*c.ref, *file); !put.ok()) {
-          error = AtChunk(report.name, c, "sending it to " + destination.Describe(), put.status());
+        Result<std::string> file = Status::Internal("not read");
+        try {  // an exception must not leave a worker thread (std::terminate)
+          file = source.ReadChunkFile(*c.ref);
+          if (!file.ok()) {
+            error = AtChunk(report.name, c, "reading it from " + source.Describe(), file.status());
+          } else if (Result<bool> put = destination.PutChunkFile(*c.ref, *file); !put.ok()) {
+            error =
+                AtChunk(report.name, c, "sending it to " + destination.Describe(), put.status());
+          }
+        } catch (const std::exception& e) {
+          error = AtChunk(report.name, c, "copying it",
+                          Status::Internal(std::string("unexpected exception: ") + e.what()));
         }
         std::lock_guard<std::mutex> lock(mu);
         if (!error.ok()) {

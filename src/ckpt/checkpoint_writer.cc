@@ -2,6 +2,8 @@
 
 #include <cstdio>
 #include <cstring>
+#include <exception>
+#include <new>
 #include <utility>
 
 #include "ckpt/checkpoint_request.h"
@@ -88,7 +90,12 @@ void CheckpointWriter::SaverLoop() {
     queue_.pop_front();
     saving_ = true;
     lock.unlock();
-    Result<SaveReport> report = SaveNow(job.name, job.checkpoint);
+    Result<SaveReport> report = Status::Internal("not saved");
+    try {  // an exception must not leave the saver thread (std::terminate)
+      report = SaveNow(job.name, job.checkpoint);
+    } catch (const std::exception& e) {
+      report = Status::Internal(std::string("unexpected exception: ") + e.what());
+    }
     job.checkpoint = Checkpoint();  // free the staged bytes before saying they are free
     lock.lock();
     in_use_ -= job.bytes;
@@ -148,7 +155,12 @@ Result<bool> CheckpointWriter::SaveAsync(const CheckpointView& view, std::string
     changed_.wait(lock, [&] { return in_use_ + bytes <= staging_bytes_; });
     in_use_ += bytes;  // reserved before the copy so two callers cannot overrun the bound
   }
-  Result<Checkpoint> copy = CopyView(view);
+  Result<Checkpoint> copy = Status::Internal("not copied");
+  try {
+    copy = CopyView(view);
+  } catch (const std::bad_alloc&) {  // give the reservation back, or later saves wait forever
+    copy = Status::Internal("out of memory copying the checkpoint into the staging buffer");
+  }
   std::unique_lock lock(mu_);
   if (!copy.ok()) {
     in_use_ -= bytes;

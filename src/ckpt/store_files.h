@@ -21,7 +21,9 @@ inline constexpr std::string_view kTempPrefix = ".tmp-";
 // Unavailable "<what> <path>: <strerror(err)>".
 Status IoError(const std::string& what, const std::string& path, int err);
 Status FsyncPath(const std::string& path);
-// Creates `dir` if missing; a new folder is made durable by fsyncing its parent.
+// Creates `dir` if missing; a new folder is made durable by fsyncing its parent. (One that
+// exists is taken as it is: a writer that relies on it fsyncs the parent itself, since a
+// process killed between mkdir and fsync may have made it.)
 Status EnsureDir(const std::string& dir);
 // A fresh temp file name (no folder) for a file that will become `base`.
 std::string TempName(std::string_view base);

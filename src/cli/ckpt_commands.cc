@@ -38,13 +38,8 @@ int Fail(const std::string& message, int code) {
 
 // Opens an existing store only: a typo in --store must not create an empty one.
 Result<ckpt::CheckpointStore> OpenExisting(const std::string& dir) {
-  std::error_code ec;
   if (dir.empty()) return Status::InvalidArgument("--store DIR is required");
-  if (!std::filesystem::is_directory(dir + "/manifests", ec)) {
-    return Status::InvalidArgument("no checkpoint store at " + dir +
-                                   " (expected " + dir + "/manifests)");
-  }
-  return ckpt::CheckpointStore::Open(dir);
+  return ckpt::CheckpointStore::OpenExisting(dir);
 }
 
 int ExitFor(const Status& s) { return s.code() == StatusCode::kNotFound ? 2 : 1; }
@@ -98,7 +93,7 @@ int RunLs(const CkptArgs& args) {
                     {"latest", name == latest_name}});
   }
   if (args.output == "json") {
-    std::printf("%s\n", rows.dump(2).c_str());
+    std::printf("%s\n", rows.dump(2, ' ', false, json::error_handler_t::replace).c_str());
     return 0;
   }
   std::printf("%-32s %10s %6s %8s %14s\n", "NAME", "STEP", "EPOCH", "TENSORS", "BYTES");
@@ -167,7 +162,7 @@ int RunVerify(const CkptArgs& args, bool all) {
     }
     bad += s.ok() ? 0 : 1;
   }
-  if (args.output == "json") std::printf("%s\n", out.dump(2).c_str());
+  if (args.output == "json") std::printf("%s\n", out.dump(2, ' ', false, json::error_handler_t::replace).c_str());
   return bad == 0 ? 0 : 1;
 }
 
@@ -180,7 +175,7 @@ int RunGc(const CkptArgs& args) {
     std::printf("%s\n", json{{"chunks_removed", r->chunks_removed},
                              {"bytes_removed", r->bytes_removed},
                              {"temp_files_removed", r->temp_files_removed}}
-                            .dump(2)
+                            .dump(2, ' ', false, json::error_handler_t::replace)
                             .c_str());
   } else {
     std::printf("removed %llu unreferenced chunk(s), %llu bytes, and %llu temp file(s)\n",
@@ -229,7 +224,7 @@ int RunExport(const CkptArgs& args) {
                              {"tensors", checkpoint->tensors.size()},
                              {"bytes_total", bytes_total},
                              {"file_bytes", *file_bytes}}
-                            .dump(2)
+                            .dump(2, ' ', false, json::error_handler_t::replace)
                             .c_str());
   } else {
     std::printf(
@@ -277,7 +272,7 @@ int RunImport(const CkptArgs& args) {
                              {"chunks_total", report->chunks_total},
                              {"chunks_written", report->chunks_written},
                              {"bytes_written", report->bytes_written}}
-                            .dump(2)
+                            .dump(2, ' ', false, json::error_handler_t::replace)
                             .c_str());
   } else {
     std::printf(

@@ -188,7 +188,7 @@ int RunTransfer(const TransferArgs& args, bool push) {
                 {"chunks_skipped", r.chunks_skipped},
                 {"latest", r.made_latest}};
     if (!push) out["store"] = args.store;
-    std::printf("%s\n", out.dump(2).c_str());
+    std::printf("%s\n", out.dump(2, ' ', false, json::error_handler_t::replace).c_str());
     return 0;
   }
   std::printf("%s %s %s: %llu of %llu chunks sent (%s), %llu already there%s\n",

@@ -28,6 +28,14 @@ TEST(CheckpointManifest, RoundTrip) {
   EXPECT_EQ(*back, m);
 }
 
+// Sample() changed by `change`, as JSON.
+template <typename Change>
+std::string Changed(Change change) {
+  CheckpointManifest m = Sample();
+  change(m);
+  return ManifestToJson(m);
+}
+
 TEST(CheckpointManifest, MalformedIsAnError) {
   std::string good = ManifestToJson(Sample());
   auto replace = [&](const std::string& from, const std::string& to) {
@@ -55,6 +63,24 @@ TEST(CheckpointManifest, MalformedIsAnError) {
       {"step a string", replace("\"step\": 100", "\"step\": \"x\""), StatusCode::kInternal,
        "malformed"},
       {"no tensors", replace("\"tensors\"", "\"t\""), StatusCode::kInternal, "malformed"},
+      // What a loader would trust: shape and dtype must say the bytes the chunks hold, names
+      // must be unique, chunks bounded (a reader holds one whole).
+      {"shape disagrees", Changed([](CheckpointManifest& m) { m.tensors[0].shape = {1 << 20}; }),
+       StatusCode::kInternal, "shape and dtype for 2097152 bytes, size says 96"},
+      {"shape overflows",
+       Changed([](CheckpointManifest& m) { m.tensors[0].shape = {1ll << 32, 1ll << 32}; }),
+       StatusCode::kInternal, "impossible shape"},
+      {"duplicate name", Changed([](CheckpointManifest& m) { m.tensors[1].name = "w"; }),
+       StatusCode::kInternal, "tensor 'w' appears twice"},
+      {"empty chunk", Changed([](CheckpointManifest& m) {
+         m.tensors[1].chunks.push_back({std::string(64, 'c'), 0});
+       }),
+       StatusCode::kInternal, "a chunk of 0 bytes"},
+      {"huge chunk", Changed([](CheckpointManifest& m) {
+         m.tensors[0].chunks[1].size = 1ull << 40;
+         m.tensors[0].size = 64 + (1ull << 40);
+       }),
+       StatusCode::kInternal, "a chunk of 1099511627776 bytes"},
   };
   for (const Case& c : cases) {
     Result<CheckpointManifest> r = ParseManifest(c.json);

@@ -412,6 +412,26 @@ TEST(CheckpointStoreChunks, RefusesBadHashesAndBytesThatDoNotMatch) {
   EXPECT_FALSE(store->PutChunkFile(Sha256Hex(bytes), 100, damaged).ok());
   EXPECT_FALSE(store->HasChunk(Sha256Hex(bytes)));
   EXPECT_EQ(store->ReadChunkFile(Sha256Hex(bytes)).status().code(), StatusCode::kNotFound);
+  // A size no chunk may have is refused before anything is allocated for it.
+  auto huge = store->PutChunkFile(Sha256Hex(bytes), 1ull << 40, *file);
+  EXPECT_EQ(huge.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(huge.status().message().find("allowed"), std::string::npos);
+}
+
+TEST(CheckpointStoreChunks, OpenExistingCreatesNothing) {
+  gpool::test::TempDir dir("gpool-ckpt-chunks");
+  const fs::path plain = dir.path() / "home";
+  fs::create_directories(plain);
+  auto r = CheckpointStore::OpenExisting(plain.string());
+  EXPECT_EQ(r.status().code(), StatusCode::kNotFound);
+  EXPECT_NE(r.status().message().find("no checkpoint store at"), std::string::npos);
+  EXPECT_TRUE(fs::is_empty(plain));  // no chunks/ or manifests/ made in a wrong folder
+  ASSERT_TRUE(CheckpointStore::Open((dir.path() / "s").string()).ok());
+  EXPECT_TRUE(CheckpointStore::OpenExisting((dir.path() / "s").string()).ok());
+  EXPECT_EQ(CheckpointStore::Open((dir.path() / "t").string(), {.chunk_size = 128ull << 20})
+                .status()
+                .code(),
+            StatusCode::kInvalidArgument);
 }
 
 }  // namespace
