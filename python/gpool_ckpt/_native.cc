@@ -133,11 +133,11 @@ class Writer {
   void Save(const py::sequence& entries, std::int64_t step, std::int64_t epoch,
             std::string loader_position, std::map<std::string, std::string> extra,
             std::string name) {
-    CheckpointWriter& writer = Open();
+    std::shared_ptr<CheckpointWriter> writer = Open();
     HeldView held = MakeView(entries, step, epoch, std::move(loader_position), std::move(extra));
     Result<SaveReport> report = [&] {
       py::gil_scoped_release release;
-      return writer.Save(held.view, std::move(name));
+      return writer->Save(held.view, std::move(name));
     }();
     if (!report.ok()) Raise(report.status());
   }
@@ -145,22 +145,22 @@ class Writer {
   bool SaveAsync(const py::sequence& entries, std::int64_t step, std::int64_t epoch,
                  std::string loader_position, std::map<std::string, std::string> extra,
                  std::string name) {
-    CheckpointWriter& writer = Open();
+    std::shared_ptr<CheckpointWriter> writer = Open();
     HeldView held = MakeView(entries, step, epoch, std::move(loader_position), std::move(extra));
     Result<bool> queued = [&] {
       py::gil_scoped_release release;
-      return writer.SaveAsync(held.view, std::move(name));
+      return writer->SaveAsync(held.view, std::move(name));
     }();
     if (!queued.ok()) Raise(queued.status());
     return *queued;
   }
 
   void Wait() {
-    CheckpointWriter& writer = Open();
+    std::shared_ptr<CheckpointWriter> writer = Open();
     Status status;
     {
       py::gil_scoped_release release;
-      status = writer.Wait();
+      status = writer->Wait();
     }
     if (!status.ok()) Raise(status);
   }
@@ -168,26 +168,29 @@ class Writer {
   // Waits for queued saves and stops the saver thread; later calls raise. Idempotent.
   void Close() {
     if (!writer_) return;
+    std::shared_ptr<CheckpointWriter> writer = std::move(writer_);  // later calls raise
     Status status;
     {
       py::gil_scoped_release release;
-      status = writer_->Wait();
-      writer_.reset();
+      status = writer->Wait();
+      writer.reset();
     }
     if (!status.ok()) Raise(status);
   }
 
   bool closed() const { return writer_ == nullptr; }
-  std::uint64_t staging_bytes() { return Open().staging_bytes(); }
-  std::uint64_t staging_in_use() { return Open().staging_in_use(); }
+  std::uint64_t staging_bytes() { return Open()->staging_bytes(); }
+  std::uint64_t staging_in_use() { return Open()->staging_in_use(); }
 
  private:
-  CheckpointWriter& Open() {
+  // A reference that keeps the writer alive through a call that releases the GIL, even if
+  // another thread closes it meanwhile (the last reference stops the saver thread).
+  std::shared_ptr<CheckpointWriter> Open() {
     if (!writer_) throw py::value_error("the checkpoint writer is closed");
-    return *writer_;
+    return writer_;
   }
 
-  std::unique_ptr<CheckpointWriter> writer_;
+  std::shared_ptr<CheckpointWriter> writer_;  // read and changed with the GIL held
 };
 
 // (name, [(tensor, dtype, shape, TensorBytes)], step, epoch, loader_position, extra).
