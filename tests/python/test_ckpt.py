@@ -393,6 +393,35 @@ class Errors(Store):
         with self.assertRaisesRegex(ValueError, "closed"):
             writer.save({"x": np.zeros(1)}, 1)
 
+    def test_close_from_another_thread_while_saving(self):
+        # A thread saving in a loop while the main thread closes the writer: every call either
+        # completes or raises "closed"; nothing crashes, and what was saved loads.
+        import threading
+        writer = gpool_ckpt.Writer(self.store, staging_bytes=1 << 20)
+        outcomes = []
+
+        def save_forever():
+            step = 0
+            while True:
+                step += 1
+                try:
+                    writer.save_async({"x": np.full(4096, step, dtype=np.float32)}, step)
+                except ValueError as e:
+                    outcomes.append(str(e))
+                    return
+
+        t = threading.Thread(target=save_forever)
+        t.start()
+        while not os.path.exists(os.path.join(self.store, "latest")):
+            pass
+        writer.close()
+        t.join(timeout=30)
+        self.assertFalse(t.is_alive())
+        self.assertEqual(len(outcomes), 1)
+        self.assertIn("closed", outcomes[0])
+        state, meta = gpool_ckpt.load(store=self.store)
+        self.assertTrue(np.all(state["x"] == meta["step"]))
+
 
 if __name__ == "__main__":
     unittest.main()
