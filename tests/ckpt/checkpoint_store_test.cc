@@ -37,21 +37,8 @@ void WriteText(const fs::path& p, const std::string& text) {
 // One tensor of every dtype, with multi-chunk, empty, scalar and odd-sized blob cases.
 Checkpoint EveryDType() {
   Checkpoint c;
-  c.tensors = {
-      MakeTensor("f32", DType::kF32, {7, 13}, 1),   // 364 bytes: 6 chunks of 64
-      MakeTensor("f16", DType::kF16, {33}, 2),      // 66 bytes: 64 + 2
-      MakeTensor("bf16", DType::kBF16, {4, 8}, 3),  // 64 bytes: exactly one chunk
-      MakeTensor("f64", DType::kF64, {9}, 4),       // 72 bytes
-      MakeTensor("i8", DType::kI8, {5}, 5),
-      MakeTensor("i16", DType::kI16, {5}, 6),
-      MakeTensor("i32", DType::kI32, {5}, 7),
-      MakeTensor("i64", DType::kI64, {5}, 8),
-      MakeTensor("u8", DType::kU8, {100}, 9),
-      MakeTensor("bool", DType::kBool, {17}, 10),
-      MakeTensor("scalar", DType::kF32, {}, 11),     // one element
-      MakeTensor("empty", DType::kF32, {0, 4}, 12),  // no chunks
-      Tensor{"optimizer-state", DType::kBlob, {}, RandomBytes(1001, 13)},
-  };
+  c.tensors = test::OneTensorOfEachDType();
+  c.tensors.push_back(Tensor{"optimizer-state", DType::kBlob, {}, RandomBytes(1001, 13)});
   c.metadata = {1234, 5, "loader:shard=2;offset=99", {{"lr", "3e-4"}, {"git", "abc123"}}};
   return c;
 }

@@ -70,4 +70,23 @@ inline Tensor MakeTensor(std::string name, DType dtype, std::vector<std::int64_t
   return Tensor{std::move(name), dtype, std::move(shape), std::move(bytes)};
 }
 
+// One tensor of every element dtype (seeds 1..12), incl. a scalar and an empty tensor; with
+// 64-byte chunks f32 makes 6 chunks, f16 64 + 2 bytes, bf16 exactly one chunk.
+inline std::vector<Tensor> OneTensorOfEachDType() {
+  return {
+      MakeTensor("f32", DType::kF32, {7, 13}, 1),   // 364 bytes
+      MakeTensor("f16", DType::kF16, {33}, 2),      // 66 bytes
+      MakeTensor("bf16", DType::kBF16, {4, 8}, 3),  // 64 bytes
+      MakeTensor("f64", DType::kF64, {9}, 4),       // 72 bytes
+      MakeTensor("i8", DType::kI8, {5}, 5),
+      MakeTensor("i16", DType::kI16, {5}, 6),
+      MakeTensor("i32", DType::kI32, {5}, 7),
+      MakeTensor("i64", DType::kI64, {5}, 8),
+      MakeTensor("u8", DType::kU8, {100}, 9),
+      MakeTensor("bool", DType::kBool, {17}, 10),
+      MakeTensor("scalar", DType::kF32, {}, 11),     // one element
+      MakeTensor("empty", DType::kF32, {0, 4}, 12),  // no chunks
+  };
+}
+
 }  // namespace gpool::ckpt::test

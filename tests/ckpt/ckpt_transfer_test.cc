@@ -410,10 +410,10 @@ TEST(TransferHttpRemote, SendsTheToken) {
 
 // ---- push and pull ---------------------------------------------------------------------------
 
-// Forwards to another remote; its chunk uploads fail (as a lost connection) after `budget`.
-class FailingRemote final : public CheckpointRemote {
+// Forwards every call to another remote; the test remotes below change one call each.
+class ForwardingRemote : public CheckpointRemote {
  public:
-  FailingRemote(CheckpointRemote& inner, int budget) : inner_(inner), budget_(budget) {}
+  explicit ForwardingRemote(CheckpointRemote& inner) : inner_(inner) {}
   std::string Describe() const override { return inner_.Describe(); }
   Result<CheckpointListing> List() override { return inner_.List(); }
   Result<CheckpointManifest> ReadManifest(std::string_view name) override {
@@ -424,7 +424,6 @@ class FailingRemote final : public CheckpointRemote {
   }
   Result<std::string> ReadChunkFile(const ChunkRef& c) override { return inner_.ReadChunkFile(c); }
   Result<bool> PutChunkFile(const ChunkRef& c, std::string_view file) override {
-    if (budget_.fetch_sub(1) <= 0) return Status::Unavailable("connection lost (test)");
     return inner_.PutChunkFile(c, file);
   }
   Status Publish(const CheckpointManifest& m, bool make_latest) override {
@@ -433,35 +432,30 @@ class FailingRemote final : public CheckpointRemote {
 
  private:
   CheckpointRemote& inner_;
+};
+
+// Its chunk uploads fail (as a lost connection) after `budget`.
+class FailingRemote final : public ForwardingRemote {
+ public:
+  FailingRemote(CheckpointRemote& inner, int budget) : ForwardingRemote(inner), budget_(budget) {}
+  Result<bool> PutChunkFile(const ChunkRef& c, std::string_view file) override {
+    if (budget_.fetch_sub(1) <= 0) return Status::Unavailable("connection lost (test)");
+    return ForwardingRemote::PutChunkFile(c, file);
+  }
+
+ private:
   std::atomic<int> budget_;
 };
 
-// Forwards to another remote, damaging every chunk file it reads.
-class DamagingRemote final : public CheckpointRemote {
+// Damages every chunk file it reads.
+class DamagingRemote final : public ForwardingRemote {
  public:
-  explicit DamagingRemote(CheckpointRemote& inner) : inner_(inner) {}
-  std::string Describe() const override { return inner_.Describe(); }
-  Result<CheckpointListing> List() override { return inner_.List(); }
-  Result<CheckpointManifest> ReadManifest(std::string_view name) override {
-    return inner_.ReadManifest(name);
-  }
-  Result<std::vector<std::string>> MissingChunks(const std::vector<std::string>& h) override {
-    return inner_.MissingChunks(h);
-  }
+  using ForwardingRemote::ForwardingRemote;
   Result<std::string> ReadChunkFile(const ChunkRef& c) override {
-    Result<std::string> file = inner_.ReadChunkFile(c);
+    Result<std::string> file = ForwardingRemote::ReadChunkFile(c);
     if (!file.ok()) return file;
     return Damaged(std::move(*file));
   }
-  Result<bool> PutChunkFile(const ChunkRef& c, std::string_view file) override {
-    return inner_.PutChunkFile(c, file);
-  }
-  Status Publish(const CheckpointManifest& m, bool make_latest) override {
-    return inner_.Publish(m, make_latest);
-  }
-
- private:
-  CheckpointRemote& inner_;
 };
 
 class TransferPushPull : public ::testing::Test {

@@ -44,23 +44,12 @@ json HeaderOf(const std::string& file) {
 // key and a key in the gpool. namespace.
 Checkpoint EveryDType() {
   Checkpoint c;
-  c.tensors = {
-      MakeTensor("f32", DType::kF32, {7, 13}, 1),
-      MakeTensor("f16", DType::kF16, {33}, 2),
-      MakeTensor("bf16", DType::kBF16, {4, 8}, 3),
-      MakeTensor("f64", DType::kF64, {9}, 4),
-      MakeTensor("i8", DType::kI8, {5}, 5),
-      MakeTensor("i16", DType::kI16, {5}, 6),
-      MakeTensor("i32", DType::kI32, {5}, 7),
-      MakeTensor("i64", DType::kI64, {5}, 8),
-      MakeTensor("u8", DType::kU8, {100}, 9),
-      MakeTensor("bool", DType::kBool, {17}, 10),
-      MakeTensor("scalar", DType::kF32, {}, 11),
-      MakeTensor("empty", DType::kF32, {0, 4}, 12),
+  c.tensors = test::OneTensorOfEachDType();
+  c.tensors.insert(c.tensors.end(), {
       MakeTensor("also-empty", DType::kI8, {0}, 13),
       Tensor{"optimizer-state", DType::kBlob, {}, RandomBytes(1001, 14)},
       Tensor{"shaped-blob", DType::kBlob, {3, 2}, RandomBytes(5, 15)},
-  };
+  });
   c.metadata = {1234,
                 -5,
                 "loader:shard=2;offset=99",
