@@ -6,18 +6,21 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdint>
 #include <cstring>
 #include <exception>
 #include <filesystem>
-#include <new>
 #include <functional>
 #include <mutex>
+#include <new>
 #include <set>
+#include <span>
 #include <system_error>
 #include <thread>
 #include <utility>
 
 #include "ckpt/chunk_codec.h"
+#include "ckpt/buffer_memory.h"
 #include "ckpt/store_files.h"
 
 namespace gpool::ckpt {
@@ -70,22 +73,32 @@ int ResolveThreads(int threads) {
   return std::clamp(4 * static_cast<int>(std::thread::hardware_concurrency()), 1, 16);
 }
 
-// Runs work(i) for every i in [0, n) on up to `threads` threads, the calling one among them;
-// each thread takes the lowest index not yet taken. Once work(i) fails, indexes above i not yet
-// taken are skipped, and every index below i still runs; so the result is the failure of the
-// lowest index — the one a loop in order would have stopped at — or Ok.
-Status ForEachIndex(std::size_t n, int threads, const std::function<Status(std::size_t)>& work) {
+// Memory a thread of the chunk loops keeps from one chunk to the next.
+struct ChunkScratch {
+  ChunkCodec codec;
+  std::string file;      // a chunk file's bytes, as read
+  std::string original;  // a chunk's bytes when they have no tensor to go to (Verify)
+};
+
+// Runs work(i, scratch) for every i in [0, n) on up to `threads` threads, the calling one among
+// them, each with its own scratch; each thread takes the lowest index not yet taken. Once
+// work(i) fails, indexes above i not yet taken are skipped, and every index below i still runs;
+// so the result is the failure of the lowest index — the one a loop in order would have stopped
+// at — or Ok.
+Status ForEachIndex(std::size_t n, int threads,
+                    const std::function<Status(std::size_t, ChunkScratch&)>& work) {
   std::atomic<std::size_t> next{0};
   std::atomic<std::size_t> first_failed{n};
   std::mutex mu;
   Status failure;  // of index first_failed; guarded by mu
   const auto run = [&] {
+    ChunkScratch scratch;
     for (;;) {
       const std::size_t i = next.fetch_add(1);
       if (i >= n || i > first_failed.load()) return;
       Status s;
       try {  // an exception must not leave a thread (std::terminate): it is this index's error
-        s = work(i);
+        s = work(i, scratch);
       } catch (const std::bad_alloc&) {
         s = Status::Internal("out of memory");
       } catch (const std::exception& e) {
@@ -112,6 +125,10 @@ Status ForEachIndex(std::size_t n, int threads, const std::function<Status(std::
   run();
   for (std::thread& h : helpers) h.join();
   return failure;
+}
+
+Status ForEachIndex(std::size_t n, int threads, const std::function<Status(std::size_t)>& work) {
+  return ForEachIndex(n, threads, [&](std::size_t i, ChunkScratch&) { return work(i); });
 }
 
 }  // namespace
@@ -198,8 +215,8 @@ Result<SaveReport> CheckpointStore::Save(std::string_view name, const Checkpoint
   std::mutex mu;
   std::set<std::string> claimed;  // hashes a thread of this save has taken (written or found)
   std::set<std::string> folders;  // chunks/xx folders this save wrote or found a chunk in
-  const Status written =
-      ForEachIndex(chunks.size(), ResolveThreads(options_.threads), [&](std::size_t i) {
+  const Status written = ForEachIndex(
+      chunks.size(), ResolveThreads(options_.threads), [&](std::size_t i, ChunkScratch& scratch) {
         Chunk& c = chunks[i];
         const Tensor& t = checkpoint.tensors[c.tensor];
         const std::string_view original =
@@ -217,8 +234,8 @@ Result<SaveReport> CheckpointStore::Save(std::string_view name, const Checkpoint
           folders.insert(dir);
           return Status::Ok();
         }
-        Result<std::string> file =
-            EncodeChunk(original, PlaneWidth(t.dtype, options_.planes), options_.zstd_level);
+        Result<std::string_view> file = scratch.codec.Encode(
+            original, PlaneWidth(t.dtype, options_.planes), options_.zstd_level);
         if (!file.ok()) return file.status();
         if (Status s = EnsureDir(dir); !s.ok()) return s;
         // The folder is fsynced below, once for all the chunks this save renamed into it.
@@ -339,8 +356,8 @@ Status CheckpointStore::Publish(const CheckpointManifest& manifest, bool make_la
     for (std::size_t i = 0; i < t.chunks.size(); ++i) {
       if (!HasChunk(t.chunks[i].hash)) {
         return Status::Conflict("checkpoint '" + manifest.name + "' tensor '" + t.name +
-                                          "' chunk " + std::to_string(i) + " (" +
-                                          t.chunks[i].hash + ") is not in " + root_);
+                                "' chunk " + std::to_string(i) + " (" + t.chunks[i].hash +
+                                ") is not in " + root_);
       }
     }
   }
@@ -393,7 +410,8 @@ Result<CheckpointManifest> CheckpointStore::ReadManifest(std::string_view name) 
   return manifest;
 }
 
-Status CheckpointStore::ReadChunks(const CheckpointManifest& manifest, Checkpoint* out) const {
+Status CheckpointStore::ReadChunks(const CheckpointManifest& manifest, Checkpoint* out,
+                                   bool sha256) const {
   // Every chunk in manifest order, with where its bytes go in its tensor.
   struct Chunk {
     std::size_t tensor = 0;
@@ -415,18 +433,18 @@ Status CheckpointStore::ReadChunks(const CheckpointManifest& manifest, Checkpoin
     }
   }
   const int threads = ResolveThreads(options_.threads);
+  // Each tensor's bytes are allocated by the first thread to reach one of its chunks (the
+  // others wait for it), so that faulting in fresh memory overlaps with reading other chunks;
+  // every chunk is decoded straight into its place in them.
+  std::vector<std::once_flag> allocated(manifest.tensors.size());
   if (out != nullptr) {
     out->tensors.resize(manifest.tensors.size());
-    // Each chunk is copied into place in its tensor's bytes, allocated here (on the threads, so
-    // that the pages are touched in parallel); a tensor of one chunk takes the decoded string.
-    (void)ForEachIndex(manifest.tensors.size(), threads, [&](std::size_t t) {
+    for (std::size_t t = 0; t < manifest.tensors.size(); ++t) {
       const TensorEntry& entry = manifest.tensors[t];
       out->tensors[t] = {entry.name, entry.dtype, entry.shape, {}};
-      if (entry.chunks.size() > 1) out->tensors[t].bytes.resize(entry.size);
-      return Status::Ok();
-    });
+    }
   }
-  Status read = ForEachIndex(chunks.size(), threads, [&](std::size_t k) {
+  Status read = ForEachIndex(chunks.size(), threads, [&](std::size_t k, ChunkScratch& scratch) {
     const Chunk& c = chunks[k];
     const TensorEntry& entry = manifest.tensors[c.tensor];
     const ChunkRef& ref = entry.chunks[c.index];
@@ -434,26 +452,29 @@ Status CheckpointStore::ReadChunks(const CheckpointManifest& manifest, Checkpoin
       return "checkpoint '" + manifest.name + "' tensor '" + entry.name + "' chunk " +
              std::to_string(c.index) + " (" + ref.hash + "): ";
     };
-    Result<std::string> file = ReadFile(ChunkPath(ref.hash));
-    if (!file.ok()) {
-      if (file.status().code() == StatusCode::kNotFound) {
+    if (Status s = files::ReadFileInto(ChunkPath(ref.hash), &scratch.file); !s.ok()) {
+      if (s.code() == StatusCode::kNotFound) {
         return Status::Internal(where() + "chunk file missing");
       }
-      return Status(file.status().code(), where() + file.status().message());
+      return Status(s.code(), where() + s.message());
     }
-    Result<std::string> original = DecodeChunk(*file, ref.size);
-    if (!original.ok()) return Status::Internal(where() + original.status().message());
-    const std::string actual = Sha256Hex(*original);
-    if (actual != ref.hash) {
-      return Status::Internal(where() + "sha-256 mismatch (the bytes hash to " + actual + ")");
-    }
+    std::span<char> original;
     if (out != nullptr) {
       std::string& bytes = out->tensors[c.tensor].bytes;
-      if (entry.chunks.size() == 1) {
-        bytes = std::move(*original);
-      } else {
-        std::memcpy(bytes.data() + c.offset, original->data(), original->size());
-      }
+      std::call_once(allocated[c.tensor], [&] { ResizeForOverwrite(bytes, entry.size); });
+      original = std::span<char>(bytes).subspan(c.offset, ref.size);
+    } else {
+      if (scratch.original.size() < ref.size) ResizeForOverwrite(scratch.original, ref.size);
+      original = std::span<char>(scratch.original).first(ref.size);
+    }
+    if (Status s = scratch.codec.DecodeInto(scratch.file, original); !s.ok()) {
+      return Status::Internal(where() + s.message());
+    }
+    // A file with a content checksum was checked as it decoded; one without is hashed.
+    if (!sha256 && CarriesChecksum(scratch.file)) return Status::Ok();
+    const std::string actual = Sha256Hex(std::string_view(original.data(), original.size()));
+    if (actual != ref.hash) {
+      return Status::Internal(where() + "sha-256 mismatch (the bytes hash to " + actual + ")");
     }
     return Status::Ok();
   });
@@ -466,14 +487,18 @@ Result<Checkpoint> CheckpointStore::Load(std::string_view name) const {
   Result<CheckpointManifest> manifest = ReadManifest(name);
   if (!manifest.ok()) return manifest.status();
   Checkpoint checkpoint;
-  if (Status s = ReadChunks(*manifest, &checkpoint); !s.ok()) return s;
+  if (Status s = ReadChunks(*manifest, &checkpoint,
+                            /*sha256=*/options_.load_check == LoadCheck::kSha256);
+      !s.ok()) {
+    return s;
+  }
   return checkpoint;
 }
 
 Status CheckpointStore::Verify(std::string_view name) const {
   Result<CheckpointManifest> manifest = ReadManifest(name);
   if (!manifest.ok()) return manifest.status();
-  return ReadChunks(*manifest, nullptr);
+  return ReadChunks(*manifest, nullptr, /*sha256=*/true);
 }
 
 Result<GcReport> CheckpointStore::Gc() {

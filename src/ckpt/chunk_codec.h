@@ -3,7 +3,10 @@
 //
 // A chunk file is:
 //   "GPCK" (4 bytes) | codec version = 1 (1 byte) | plane width w (1 byte: 1, 2, 4 or 8) |
-//   one zstd frame (with its content size) of the planed bytes.
+//   one zstd frame of the planed bytes, with its content size and its content checksum (the
+//   low 32 bits of XXH64 of the planed bytes; zstd checks it as it decodes, ~10 GB/s). Chunk
+//   files written before 2026-11-27 have frames without the checksum: they decode the same, and
+//   CarriesChecksum tells them apart (a reader then checks their SHA-256 instead).
 // Planes (w > 1): the original bytes viewed as elements of w bytes are byte-transposed — every
 // element's byte 0, then every element's byte 1, ... — so that for floating-point data the
 // bytes holding sign and exponent (the slowly varying ones) sit together apart from the noisy
@@ -16,6 +19,8 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -30,13 +35,45 @@ using core::Sha256Hex;  // chunks are named by the SHA-256 of their original byt
 std::string SplitPlanes(std::string_view bytes, std::size_t width);
 std::string JoinPlanes(std::string_view planed, std::size_t width);
 
+// Encodes and decodes chunk files one after another, keeping its memory between calls: the zstd
+// contexts and a buffer each for the planes and the chunk file. The store gives one to each of
+// its threads, so that a 1 GiB save or load does not allocate (and page-fault in) 2 GiB of
+// scratch memory 4 MiB at a time. Not thread-safe: one per thread. EncodeChunk and DecodeChunk
+// below are the same work with a fresh codec.
+class ChunkCodec {
+ public:
+  ChunkCodec();
+  ~ChunkCodec();
+  ChunkCodec(ChunkCodec&&) noexcept;
+  ChunkCodec& operator=(ChunkCodec&&) noexcept;
+
+  // The chunk file for `original` (as EncodeChunk), in this codec's memory: valid until the
+  // next call on this codec. REQUIRES: as EncodeChunk.
+  Result<std::string_view> Encode(std::string_view original, std::size_t plane_width, int level);
+  // The original bytes of `file` (as DecodeChunk) written straight into `out`, which must be
+  // exactly as long as the chunk says it is. On an error `out` holds unspecified bytes.
+  Status DecodeInto(std::string_view file, std::span<char> out);
+
+ private:
+  struct Contexts;  // zstd's, made on first use
+  std::unique_ptr<Contexts> zstd_;
+  std::string planes_;  // a chunk's planes, on the way to or from zstd
+  std::string file_;    // the last encoded chunk file
+};
+
+// Whether `file`'s zstd frame carries a content checksum (which DecodeChunk and
+// ChunkCodec::DecodeInto check: a damaged or truncated file is an error). False for files
+// written before checksums were added, and for anything that is not a chunk file.
+bool CarriesChecksum(std::string_view file);
+
 // The chunk file for `original`. REQUIRES: plane_width in {1, 2, 4, 8}; level in [1, 22].
 // Internal only if zstd fails (out of memory).
 Result<std::string> EncodeChunk(std::string_view original, std::size_t plane_width, int level);
 
 // The original bytes back from a chunk file that must hold exactly `expected_size` of them.
 // Internal with the reason ("not a gpool chunk", "truncated", "corrupt zstd frame: ...", "holds N
-// bytes, the manifest says M") for any file that does not decode. Does not check the hash.
+// bytes, the manifest says M", "...doesn't match checksum") for any file that does not decode.
+// Checks the content checksum if the file carries one; does not check the SHA-256 name.
 Result<std::string> DecodeChunk(std::string_view file, std::uint64_t expected_size);
 
 }  // namespace gpool::ckpt

@@ -6,9 +6,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <filesystem>
+
+#include "ckpt/buffer_memory.h"
 
 namespace gpool::ckpt::files {
 
@@ -75,18 +78,22 @@ Status WriteFileDurably(const std::string& dir, const std::string& name, std::st
   return sync_dir ? FsyncPath(dir) : Status::Ok();
 }
 
-Result<std::string> ReadFile(const std::string& path) {
+Status ReadFileInto(const std::string& path, std::string* out) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     if (errno == ENOENT) return Status::NotFound(path + " does not exist");
     return IoError("open", path, errno);
   }
-  std::string out;
+  // Straight into *out: sized to the file (+1 to see the end in the same read), grown if the
+  // file grows while read.
   struct stat st;
-  if (::fstat(fd, &st) == 0 && st.st_size > 0) out.reserve(static_cast<std::size_t>(st.st_size));
-  char buf[1 << 16];
+  std::size_t expected = 0;
+  if (::fstat(fd, &st) == 0 && st.st_size > 0) expected = static_cast<std::size_t>(st.st_size);
+  ResizeForOverwrite(*out, expected + 1);
+  std::size_t size = 0;
   for (;;) {
-    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (out->size() == size) out->resize(2 * size);
+    const ssize_t n = ::read(fd, out->data() + size, out->size() - size);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       const int err = errno;
@@ -94,9 +101,16 @@ Result<std::string> ReadFile(const std::string& path) {
       return IoError("read", path, err);
     }
     if (n == 0) break;
-    out.append(buf, static_cast<std::size_t>(n));
+    size += static_cast<std::size_t>(n);
   }
   ::close(fd);
+  out->resize(size);
+  return Status::Ok();
+}
+
+Result<std::string> ReadFile(const std::string& path) {
+  std::string out;
+  if (Status s = ReadFileInto(path, &out); !s.ok()) return s;
   return out;
 }
 

@@ -35,6 +35,8 @@ Status WriteFileDurably(const std::string& dir, const std::string& name, std::st
                         bool sync_dir = true);
 // NotFound if the file does not exist, Unavailable for any other failure.
 Result<std::string> ReadFile(const std::string& path);
+// The same into `*out` (its memory reused: a loop reading many files allocates once).
+Status ReadFileInto(const std::string& path, std::string* out);
 bool FileExists(const std::string& path);
 
 // An advisory lock (flock) on a file, created if missing, held until destruction. Shared locks

@@ -164,8 +164,9 @@ TEST(CheckpointStore, PlanesShrinkAFloatCheckpoint) {
   EXPECT_LT(written[true], written[false]);
 }
 
-// Damage on disk: each case breaks the saved checkpoint one way; Load and Verify both fail with
-// the code and a message naming what is broken.
+// Damage on disk: each case breaks the saved checkpoint one way; Verify, Load with either
+// LoadCheck fail with the code and a message naming what is broken — except where a case says
+// the default Load (content checksums) cannot see it: a whole chunk file holding other bytes.
 TEST(CheckpointStore, DamageIsAnErrorNamingWhatIsDamaged) {
   struct Case {
     const char* what;
@@ -173,10 +174,18 @@ TEST(CheckpointStore, DamageIsAnErrorNamingWhatIsDamaged) {
     void (*damage)(const fs::path& chunk, const fs::path& manifest);
     StatusCode code;
     std::vector<std::string> message_has;
+    bool found_by_checksum = true;  // by Load with LoadCheck::kChecksum (the default)
   } cases[] = {
-      {"chunk holds other bytes",
+      {"chunk holds other bytes (whole, undamaged)",
        [](const fs::path& chunk, const fs::path&) {
          WriteText(chunk, *EncodeChunk(std::string(2, 'x'), 1, 1));
+       },
+       StatusCode::kInternal,
+       {"tensor 'f16' chunk 1", "sha-256 mismatch"},
+       /*found_by_checksum=*/false},
+      {"chunk without a checksum (written before them) holds other bytes",
+       [](const fs::path& chunk, const fs::path&) {
+         WriteText(chunk, test::LegacyChunkFile(std::string(2, 'x'), 1));
        },
        StatusCode::kInternal,
        {"tensor 'f16' chunk 1", "sha-256 mismatch"}},
@@ -187,7 +196,7 @@ TEST(CheckpointStore, DamageIsAnErrorNamingWhatIsDamaged) {
          WriteText(chunk, s);
        },
        StatusCode::kInternal,
-       {"tensor 'f16' chunk 1"}},
+       {"tensor 'f16' chunk 1", "damaged"}},
       {"truncated chunk file",
        [](const fs::path& chunk, const fs::path&) {
          fs::resize_file(chunk, fs::file_size(chunk) / 2);
@@ -226,10 +235,19 @@ TEST(CheckpointStore, DamageIsAnErrorNamingWhatIsDamaged) {
     c.damage(dir.path() / "store/chunks" / h.substr(0, 2) / h,
              dir.path() / "store/manifests/s.json");
     const Status verify = store.Verify("s");
+    Result<Checkpoint> load_sha256 =
+        OpenStore(dir, {.chunk_size = 64, .load_check = LoadCheck::kSha256}).Load("latest");
     Result<Checkpoint> load = store.Load("latest");
     ASSERT_FALSE(verify.ok()) << c.what;
-    ASSERT_FALSE(load.ok()) << c.what;
-    for (const Status& s : {verify, load.status()}) {
+    ASSERT_FALSE(load_sha256.ok()) << c.what;
+    std::vector<Status> failures = {verify, load_sha256.status()};
+    if (c.found_by_checksum) {
+      ASSERT_FALSE(load.ok()) << c.what;
+      failures.push_back(load.status());
+    } else {
+      EXPECT_TRUE(load.ok()) << c.what << ": the default Load does not hash whole chunk files";
+    }
+    for (const Status& s : failures) {
       EXPECT_EQ(s.code(), c.code) << c.what << ": " << s.ToString();
       for (const std::string& part : c.message_has) {
         EXPECT_NE(s.message().find(part), std::string::npos) << c.what << ": " << s.message();
@@ -381,9 +399,9 @@ TEST(CheckpointStoreChunks, RefusesBadHashesAndBytesThatDoNotMatch) {
   auto file = EncodeChunk(bytes, 1, 1);
   ASSERT_TRUE(file.ok());
   // Not a hash: never turned into a path.
-  for (const std::string& bad : {std::string("../../etc/passwd"), std::string(64, 'G'), std::string(63, 'a')}) {
-    EXPECT_EQ(store->PutChunkFile(bad, 100, *file).status().code(),
-              StatusCode::kInvalidArgument);
+  for (const std::string& bad :
+       {std::string("../../etc/passwd"), std::string(64, 'G'), std::string(63, 'a')}) {
+    EXPECT_EQ(store->PutChunkFile(bad, 100, *file).status().code(), StatusCode::kInvalidArgument);
     EXPECT_EQ(store->ReadChunkFile(bad).status().code(), StatusCode::kInvalidArgument);
     EXPECT_FALSE(store->HasChunk(bad));
   }

@@ -1,6 +1,8 @@
 // Seeded test data for the checkpoint tests: tensors of every dtype and float-like weights.
 #pragma once
 
+#include <zstd.h>
+
 #include <cstdint>
 #include <cstring>
 #include <random>
@@ -8,8 +10,19 @@
 #include <vector>
 
 #include "ckpt/checkpoint.h"
+#include "ckpt/chunk_codec.h"
 
 namespace gpool::ckpt::test {
+
+// A chunk file of `original` as written before chunk files carried a content checksum (until
+// 2026-11-27): the same header and planes, a zstd frame without the checksum.
+inline std::string LegacyChunkFile(std::string_view original, std::size_t plane_width) {
+  const std::string planed =
+      plane_width == 1 ? std::string(original) : SplitPlanes(original, plane_width);
+  std::string frame(ZSTD_compressBound(planed.size()), '\0');
+  frame.resize(ZSTD_compress(frame.data(), frame.size(), planed.data(), planed.size(), 1));
+  return std::string("GPCK\x01") + static_cast<char>(plane_width) + frame;
+}
 
 // `size` pseudo-random bytes from `seed` (deterministic).
 inline std::string RandomBytes(std::size_t size, std::uint64_t seed) {
@@ -78,12 +91,9 @@ inline std::vector<Tensor> OneTensorOfEachDType() {
       MakeTensor("f16", DType::kF16, {33}, 2),      // 66 bytes
       MakeTensor("bf16", DType::kBF16, {4, 8}, 3),  // 64 bytes
       MakeTensor("f64", DType::kF64, {9}, 4),       // 72 bytes
-      MakeTensor("i8", DType::kI8, {5}, 5),
-      MakeTensor("i16", DType::kI16, {5}, 6),
-      MakeTensor("i32", DType::kI32, {5}, 7),
-      MakeTensor("i64", DType::kI64, {5}, 8),
-      MakeTensor("u8", DType::kU8, {100}, 9),
-      MakeTensor("bool", DType::kBool, {17}, 10),
+      MakeTensor("i8", DType::kI8, {5}, 5),         MakeTensor("i16", DType::kI16, {5}, 6),
+      MakeTensor("i32", DType::kI32, {5}, 7),       MakeTensor("i64", DType::kI64, {5}, 8),
+      MakeTensor("u8", DType::kU8, {100}, 9),       MakeTensor("bool", DType::kBool, {17}, 10),
       MakeTensor("scalar", DType::kF32, {}, 11),     // one element
       MakeTensor("empty", DType::kF32, {0, 4}, 12),  // no chunks
   };
