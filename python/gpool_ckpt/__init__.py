@@ -383,15 +383,17 @@ def _as_torch(array, dtype):
     return torch.from_numpy(array)
 
 
-def load(name="latest", *, store=None, as_torch=None):
+def load(name="latest", *, store=None, as_torch=None, sha256=False):
     """Loads checkpoint `name` (default: the one ``latest`` points at) from `store` (default
-    $GPOOL_CKPT_STORE), checking every chunk's hash. Returns ``(state, meta)``: state maps
+    $GPOOL_CKPT_STORE), checking every chunk: by the content checksum in its file (finds any
+    damaged or truncated file), or with sha256=True by its SHA-256 too (also finds a whole file
+    holding another chunk's bytes; slower). Returns ``(state, meta)``: state maps
     names to numpy arrays (bytes for blobs; torch tensors for entries saved from torch when
     torch is importable — as_torch=True: torch for every array, ImportError without torch;
     as_torch=False: numpy only); meta is a dict of "step", "epoch", "loader_position" and the
     free keys. FileNotFoundError naming the checkpoint (or the store) if it does not exist."""
     root = _store_root(store)
-    _, tensors, step, epoch, loader_position, extra = _native.load(root, name)
+    _, tensors, step, epoch, loader_position, extra = _native.load(root, name, sha256)
     saved_from_torch = set(json.loads(extra.get(_TORCH_KEY, "[]")))
     if as_torch is None and saved_from_torch:
         try:

@@ -194,11 +194,15 @@ class Writer {
 };
 
 // (name, [(tensor, dtype, shape, TensorBytes)], step, epoch, loader_position, extra).
-py::tuple Load(const std::string& root, std::string name) {
+// sha256: LoadCheck::kSha256 (every chunk's SHA-256), else the chunk files' content checksums.
+py::tuple Load(const std::string& root, std::string name, bool sha256) {
   Result<Checkpoint> loaded = Status::NotFound("unset");
   {
     py::gil_scoped_release release;
-    if (Result<CheckpointStore> store = CheckpointStore::OpenExisting(root); !store.ok()) {
+    const CheckpointStoreOptions options{
+        .load_check = sha256 ? LoadCheck::kSha256 : LoadCheck::kChecksum};
+    if (Result<CheckpointStore> store = CheckpointStore::OpenExisting(root, options);
+        !store.ok()) {
       loaded = store.status();
     } else if (name != kLatest) {
       loaded = store->Load(name);
@@ -246,7 +250,7 @@ PYBIND11_MODULE(_native, m) {
       .def_property_readonly("staging_bytes", &Writer::staging_bytes)
       .def_property_readonly("staging_in_use", &Writer::staging_in_use);
 
-  m.def("load", &Load, py::arg("root"), py::arg("name"));
+  m.def("load", &Load, py::arg("root"), py::arg("name"), py::arg("sha256") = false);
   m.def("default_staging_bytes", &DefaultStagingBytes);
   m.def("install_checkpoint_handler", [](int signum) {
     if (gpool::Status s = InstallCheckpointRequestHandler(signum); !s.ok()) Raise(s);

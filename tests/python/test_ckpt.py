@@ -357,6 +357,39 @@ class Errors(Store):
             gpool_ckpt.load(store=missing)
         self.assertFalse(os.path.exists(missing))  # loading creates nothing
 
+    def _chunk_path(self, tensor):
+        with open(os.path.join(self.store, "manifests", "step-1.json")) as f:
+            manifest = json.load(f)
+        entry = next(t for t in manifest["tensors"] if t["name"] == tensor)
+        digest = entry["chunks"][0]["hash"]
+        return os.path.join(self.store, "chunks", digest[:2], digest)
+
+    def test_a_damaged_chunk_file_is_an_error_naming_the_tensor(self):
+        gpool_ckpt.save({"w": np.arange(4096, dtype=np.float32)}, 1, store=self.store)
+        path = self._chunk_path("w")
+        with open(path, "r+b") as f:
+            data = bytearray(f.read())
+            data[len(data) // 2] ^= 0x10
+            f.seek(0)
+            f.write(data)
+        for sha256 in (False, True):
+            with self.assertRaisesRegex(RuntimeError, "tensor 'w' chunk 0"):
+                gpool_ckpt.load(store=self.store, sha256=sha256)
+
+    def test_sha256_finds_a_whole_chunk_file_holding_other_bytes(self):
+        # Two tensors of one chunk each, same size; a's file copied over b's: an undamaged file
+        # under the wrong name, which only the SHA-256 check can see.
+        a, b = np.zeros(1024, np.float32), np.ones(1024, np.float32)
+        gpool_ckpt.save({"a": a, "b": b}, 1, store=self.store)
+        with open(self._chunk_path("a"), "rb") as f:
+            a_file = f.read()
+        with open(self._chunk_path("b"), "wb") as f:
+            f.write(a_file)
+        state, _ = gpool_ckpt.load(store=self.store)  # the content checksum holds
+        self.assertTrue(np.array_equal(state["b"], a))
+        with self.assertRaisesRegex(RuntimeError, "tensor 'b' chunk 0.*sha-256 mismatch"):
+            gpool_ckpt.load(store=self.store, sha256=True)
+
     def test_no_checkpoint_yet(self):
         os.makedirs(self.store)
         with self.assertRaises(FileNotFoundError):
