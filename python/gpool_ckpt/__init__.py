@@ -41,7 +41,7 @@ started by gpool gets), else ValueError.
 
 Errors: ValueError for bad input (a bad name, a dtype the store does not know), FileNotFoundError
 naming the checkpoint or store when it does not exist, OSError when the filesystem fails,
-RuntimeError for damaged data (a chunk whose hash does not match, naming tensor and chunk).
+RuntimeError for damaged data (a chunk that fails its checksum or hash, naming tensor and chunk).
 
 Checkpoint on request: ``install_checkpoint_handler()`` makes SIGUSR1 set a flag; the next
 ``Writer.maybe_checkpoint(...)`` in the training loop saves and, with ``exit=True``, raises

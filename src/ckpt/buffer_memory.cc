@@ -17,9 +17,14 @@ void ResizeForOverwrite(std::string& bytes, std::size_t size) {
     const auto begin = reinterpret_cast<std::uintptr_t>(bytes.data());
     const std::uintptr_t first = (begin + kPage - 1) & ~(kPage - 1);
     const std::uintptr_t last = (begin + size) & ~(kPage - 1);
+#ifdef MADV_POPULATE_WRITE  // glibc >= 2.35 names it; else the pages fault in as written
     if (last > first) {
       (void)::madvise(reinterpret_cast<void*>(first), last - first, MADV_POPULATE_WRITE);
     }
+#else
+    (void)first;
+    (void)last;
+#endif
   }
   bytes.resize(size);
 }

@@ -18,9 +18,10 @@
 // naming a checkpoint whose manifest and every chunk are complete on disk; at worst the new
 // checkpoint is absent and temp files (or chunks no manifest names yet) remain.
 //
-// Load and Verify read a manifest and every chunk, decompress it, join its planes and check its
-// SHA-256; any fault is an error naming the checkpoint, tensor, chunk index and hash (of the
-// first damaged chunk in manifest order when several are).
+// Load and Verify read a manifest and every chunk, decompress it and join its planes; Verify
+// checks each chunk's SHA-256, Load its content checksum or SHA-256 (LoadCheck, below). Any
+// fault is an error naming the checkpoint, tensor, chunk index and hash (of the first damaged
+// chunk in manifest order when several are).
 //
 // Threads: Save hashes, encodes and writes chunks, and Load and Verify read, decode and check
 // them, on options.threads threads (the calling one among them) started per call; the manifest
@@ -56,9 +57,12 @@ namespace gpool::ckpt {
 // What Load checks every chunk against; either way a chunk that fails is an Internal error
 // naming the checkpoint, tensor and chunk.
 enum class LoadCheck {
-  // The content checksum in the chunk file (XXH64, zstd's frame checksum, computed as the chunk
-  // decodes: ~0.07 s per GB): finds a damaged, truncated or half-written file. A chunk file
-  // written without one (before 2026-11-27) is checked by SHA-256 instead.
+  // The content checksum in the chunk file (32 bits of XXH64, zstd's frame checksum, computed as
+  // the chunk decodes: ~0.07 s per GB): finds damaged, truncated or half-written compressed
+  // data. A chunk file written without one (before 2026-11-27), or whose header's plane width is
+  // not one a writer uses for the tensor's dtype, is checked by SHA-256 instead. Not found: the
+  // header's width byte of a float chunk overwritten between 1 and the dtype's size (the
+  // checksum does not cover the 6-byte header).
   kChecksum,
   // The SHA-256 of every chunk against its name (0.55 s per GB per core with SHA-NI): also
   // finds a whole, undamaged chunk file that holds another chunk's bytes (a bug or tampering

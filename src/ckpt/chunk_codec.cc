@@ -1,7 +1,8 @@
 #include "ckpt/chunk_codec.h"
 
-// ZSTD_c_literalCompressionMode (an "experimental" parameter, in zstd since 1.4.5): its id only;
-// every function used is zstd's stable API.
+// ZSTD_c_literalCompressionMode and ZSTD_ps_enable (an "experimental" parameter, spelt so since
+// zstd 1.5.1; Debian 12 has 1.5.4): its id only, every function used is zstd's stable API. A
+// libzstd that refused it would make level 1 search as levels 2-3 do (see Encode).
 #define ZSTD_STATIC_LINKING_ONLY
 #include <zstd.h>
 #include <zstd_errors.h>
@@ -173,6 +174,11 @@ Result<std::size_t> CheckChunkFile(std::string_view file, std::uint64_t expected
   const std::string_view frame = file.substr(kHeaderSize);
   const unsigned long long content = ZSTD_getFrameContentSize(frame.data(), frame.size());
   if (content == ZSTD_CONTENTSIZE_ERROR) return Status::Internal("corrupt zstd frame header");
+  // Exactly one frame: zstd would also decode frames appended after it (or skip skippable ones).
+  if (const std::size_t n = ZSTD_findFrameCompressedSize(frame.data(), frame.size());
+      !ZSTD_isError(n) && n != frame.size()) {
+    return Status::Internal(std::to_string(frame.size() - n) + " bytes after the zstd frame");
+  }
   if (content == ZSTD_CONTENTSIZE_UNKNOWN) return Status::Internal("zstd frame without a size");
   if (content != expected_size) {
     return Status::Internal("holds " + std::to_string(content) + " bytes, the manifest says " +
@@ -208,6 +214,10 @@ Status ChunkCodec::DecodeInto(std::string_view file, std::span<char> out) {
     TransposeBytes(planes_.data(), out.data(), out.size(), width, /*split=*/false);
   }
   return Status::Ok();
+}
+
+std::size_t PlaneWidthOf(std::string_view file) {
+  return file.size() < kHeaderSize ? 0 : static_cast<unsigned char>(file[5]);
 }
 
 bool CarriesChecksum(std::string_view file) {

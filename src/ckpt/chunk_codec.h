@@ -4,7 +4,8 @@
 // A chunk file is:
 //   "GPCK" (4 bytes) | codec version = 1 (1 byte) | plane width w (1 byte: 1, 2, 4 or 8) |
 //   one zstd frame of the planed bytes, with its content size and its content checksum (the
-//   low 32 bits of XXH64 of the planed bytes; zstd checks it as it decodes, ~10 GB/s). Chunk
+//   low 32 bits of XXH64 of the planed bytes; zstd checks it as it decodes, ~10 GB/s; it does
+//   not cover the header). Chunk
 //   files written before 2026-11-27 have frames without the checksum: they decode the same, and
 //   CarriesChecksum tells them apart (a reader then checks their SHA-256 instead).
 // Planes (w > 1): the original bytes viewed as elements of w bytes are byte-transposed — every
@@ -62,9 +63,16 @@ class ChunkCodec {
 };
 
 // Whether `file`'s zstd frame carries a content checksum (which DecodeChunk and
-// ChunkCodec::DecodeInto check: a damaged or truncated file is an error). False for files
-// written before checksums were added, and for anything that is not a chunk file.
+// ChunkCodec::DecodeInto check: damaged or truncated compressed data is an error). False for
+// files written before checksums were added, and for anything that is not a chunk file.
+// The checksum covers the frame's content, not the 6-byte header before it: DecodeInto checks
+// the magic and version, but a plane width overwritten with another valid one decodes to other
+// bytes without an error — see PlaneWidthOf.
 bool CarriesChecksum(std::string_view file);
+// The plane width byte of a chunk file's header (0 for a file too short to have one). A reader
+// that skips the SHA-256 because the file carries a checksum should still hash it when the width
+// is not one a writer would have used for the tensor's dtype (checkpoint_store.cc does).
+std::size_t PlaneWidthOf(std::string_view file);
 
 // The chunk file for `original`. REQUIRES: plane_width in {1, 2, 4, 8}; level in [1, 22].
 // Internal only if zstd fails (out of memory).
@@ -72,7 +80,8 @@ Result<std::string> EncodeChunk(std::string_view original, std::size_t plane_wid
 
 // The original bytes back from a chunk file that must hold exactly `expected_size` of them.
 // Internal with the reason ("not a gpool chunk", "truncated", "corrupt zstd frame: ...", "holds N
-// bytes, the manifest says M", "...doesn't match checksum") for any file that does not decode.
+// bytes, the manifest says M", "content checksum mismatch: the chunk file is damaged") for any
+// file that does not decode, or holds more than one zstd frame.
 // Checks the content checksum if the file carries one; does not check the SHA-256 name.
 Result<std::string> DecodeChunk(std::string_view file, std::uint64_t expected_size);
 

@@ -159,7 +159,8 @@ GPOOL_CKPT_API int gpool_ckpt_store_open(const char* root, gpool_ckpt_store** ou
 GPOOL_CKPT_API void gpool_ckpt_store_close(gpool_ckpt_store* store);
 
 /* Loads checkpoint `name` (NULL or "latest": the one `latest` points at), reading and checking
- * every chunk. NOT_FOUND naming the checkpoint if there is none of that name (or no `latest`
+ * every chunk (by the content checksum in its file; `gpool ckpt verify` checks each SHA-256 as
+ * well: docs/checkpoint.md). NOT_FOUND naming the checkpoint if there is none of that name (or no `latest`
  * yet); INTERNAL naming the tensor and chunk for damaged data. The checkpoint owns its bytes
  * and does not depend on the store handle. */
 GPOOL_CKPT_API int gpool_ckpt_store_load(const gpool_ckpt_store* store, const char* name,

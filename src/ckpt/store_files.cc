@@ -84,6 +84,10 @@ Status ReadFileInto(const std::string& path, std::string* out) {
     if (errno == ENOENT) return Status::NotFound(path + " does not exist");
     return IoError("open", path, errno);
   }
+  struct Closer {  // also when growing the buffer throws
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
   // Straight into *out: sized to the file (+1 to see the end in the same read), grown if the
   // file grows while read.
   struct stat st;
@@ -95,15 +99,10 @@ Status ReadFileInto(const std::string& path, std::string* out) {
     if (out->size() == size) out->resize(2 * size);
     const ssize_t n = ::read(fd, out->data() + size, out->size() - size);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const int err = errno;
-      ::close(fd);
-      return IoError("read", path, err);
-    }
+    if (n < 0) return IoError("read", path, errno);
     if (n == 0) break;
     size += static_cast<std::size_t>(n);
   }
-  ::close(fd);
   out->resize(size);
   return Status::Ok();
 }

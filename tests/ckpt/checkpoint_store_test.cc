@@ -256,6 +256,55 @@ TEST(CheckpointStore, DamageIsAnErrorNamingWhatIsDamaged) {
   }
 }
 
+// The content checksum does not cover a chunk file's header. A plane width no writer uses for
+// the dtype sends the default Load to the SHA-256 (found); width 1 on a float chunk is one a
+// writer uses (planes off), so only the SHA-256 checks find that.
+TEST(CheckpointStore, APlaneWidthOverwrittenIsFoundUnlessAWriterCouldHaveUsedIt) {
+  Checkpoint c;
+  c.tensors.push_back(MakeTensor("w", DType::kF32, {64}, 5));  // 256 bytes: chunks of 64
+  for (const auto& [width, found_by_default] : {std::pair{2, true}, {8, true}, {1, false}}) {
+    ::gpool::test::TempDir dir("gpool-ckpt");
+    CheckpointStore store = OpenStore(dir, {.chunk_size = 64});
+    ASSERT_TRUE(store.Save("s", c).ok());
+    const std::string h = store.ReadManifest("s")->tensors[0].chunks[1].hash;
+    const fs::path chunk = dir.path() / "store/chunks" / h.substr(0, 2) / h;
+    std::string file = ReadText(chunk);
+    ASSERT_EQ(file[5], 4);
+    file[5] = static_cast<char>(width);
+    WriteText(chunk, file);
+    Result<Checkpoint> load = store.Load("s");
+    EXPECT_EQ(!load.ok(), found_by_default) << "width " << width;
+    if (found_by_default) {
+      EXPECT_NE(load.status().message().find("chunk 1 (" + h + "): sha-256 mismatch"),
+                std::string::npos)
+          << load.status().message();
+    } else {
+      EXPECT_FALSE(*load == c) << "width 1 decodes to other bytes";
+    }
+    EXPECT_FALSE(store.Verify("s").ok()) << "width " << width;
+    EXPECT_FALSE(
+        OpenStore(dir, {.chunk_size = 64, .load_check = LoadCheck::kSha256}).Load("s").ok())
+        << "width " << width;
+  }
+}
+
+// Chunks are shared by content whatever the dtype: an i32 tensor with the bytes of an f32 one
+// references the f32's planed chunk files (width 4, not what a writer uses for i32). The default
+// Load hashes those instead of refusing them.
+TEST(CheckpointStore, ChunksSharedAcrossDTypesLoad) {
+  Checkpoint c;
+  c.tensors.push_back(MakeTensor("f", DType::kF32, {64}, 9));
+  c.tensors.push_back(Tensor{"i", DType::kI32, {64}, c.tensors[0].bytes});
+  ::gpool::test::TempDir dir("gpool-ckpt");
+  CheckpointStore store = OpenStore(dir, {.chunk_size = 64, .threads = 1});
+  Result<SaveReport> saved = store.Save("s", c);
+  ASSERT_TRUE(saved.ok());
+  EXPECT_EQ(saved->chunks_written, 4u);  // the f32 tensor's; the i32 one's are the same bytes
+  Result<Checkpoint> back = store.Load("s");
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(*back, c);
+}
+
 TEST(CheckpointStore, NotFoundAndInvalidArguments) {
   ::gpool::test::TempDir dir("gpool-ckpt");
   CheckpointStore store = OpenStore(dir, {});

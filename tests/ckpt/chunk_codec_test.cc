@@ -78,6 +78,8 @@ TEST(ChunkFile, BadFilesAreErrorsNamingTheReason) {
       {"not a chunk", flipped_magic, bytes.size(), "not a gpool chunk"},
       {"bad plane width", bad_width, bytes.size(), "plane width"},
       {"size differs from manifest", *good, bytes.size() + 4, "the manifest says"},
+      {"a second frame after the first", *good + good->substr(6), bytes.size(),
+       "bytes after the zstd frame"},
       {"bit flipped in the data", flipped_data, bytes.size(), "the chunk file is damaged"},
       {"checksum flipped", flipped_checksum, bytes.size(), "content checksum mismatch"},
   };
