@@ -336,6 +336,14 @@ int gpool_ckpt_store_open(const char* root, gpool_ckpt_store** out) {
 
 void gpool_ckpt_store_close(gpool_ckpt_store* store) { delete store; }
 
+int gpool_ckpt_store_verify(const gpool_ckpt_store* store, const char* name) {
+  return Guard([&]() -> Status {
+    if (store == nullptr) return Missing("store");
+    // Verify resolves "latest" itself, and says "no checkpoint published yet" before the first.
+    return store->store.Verify(name == nullptr ? gpool::ckpt::kLatest : std::string_view(name));
+  });
+}
+
 int gpool_ckpt_store_load(const gpool_ckpt_store* store, const char* name,
                           gpool_ckpt_checkpoint** out) {
   return Guard([&]() -> Status {

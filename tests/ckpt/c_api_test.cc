@@ -1,14 +1,17 @@
 // The C ABI (gpool_ckpt.h) through its C functions only: a round trip of every dtype with its
-// metadata, asynchronous saves, the error codes and messages, the checkpoint-request handler.
+// metadata, asynchronous saves, the error codes and messages, verify, the checkpoint-request
+// handler.
 // tests/c_api/c_api_smoke.c checks that the header compiles as C and the shared library links.
 #include <gtest/gtest.h>
 
 #include <csignal>
 #include <cstdint>
+#include <filesystem>
 #include <string>
 #include <vector>
 
 #include "../temp_dir.h"
+#include "ckpt/checkpoint_store.h"
 #include "ckpt/gpool_ckpt.h"
 #include "ckpt_test_data.h"
 
@@ -237,6 +240,47 @@ TEST(CApi, BadInputAndUnknownCheckpointsAreCodesWithMessages) {
   gpool_ckpt_store_close(store);
   EXPECT_STREQ(gpool_ckpt_status_name(GPOOL_CKPT_NOT_FOUND), "not found");
   EXPECT_STREQ(gpool_ckpt_status_name(42), "unknown");
+}
+
+// A chunk file copied over another of the same size: whole and undamaged, so a load (content
+// checksums) takes it; gpool_ckpt_store_verify (SHA-256) names the tensor.
+TEST(CApi, VerifyChecksEverySha256) {
+  gpool::test::TempDir dir("gpool-capi");
+  const std::string root = dir.File("store");
+  gpool_ckpt_writer* w = nullptr;
+  ASSERT_EQ(gpool_ckpt_writer_open(root.c_str(), 0, 0, &w), GPOOL_CKPT_OK);
+  const std::vector<Input> inputs = {{"a", "f32", {256}, test::NormalF32(256, 1)},
+                                     {"b", "f32", {256}, test::NormalF32(256, 2)}};
+  ASSERT_EQ(gpool_ckpt_writer_begin(w, 1, 0, ""), GPOOL_CKPT_OK);
+  ASSERT_EQ(AddAll(w, inputs), GPOOL_CKPT_OK);
+  ASSERT_EQ(gpool_ckpt_writer_save(w, nullptr), GPOOL_CKPT_OK) << gpool_ckpt_last_error();
+  ASSERT_EQ(gpool_ckpt_writer_close(w), GPOOL_CKPT_OK);
+
+  gpool_ckpt_store* store = nullptr;
+  ASSERT_EQ(gpool_ckpt_store_open(root.c_str(), &store), GPOOL_CKPT_OK);
+  EXPECT_EQ(gpool_ckpt_store_verify(store, nullptr), GPOOL_CKPT_OK) << gpool_ckpt_last_error();
+  ExpectError(gpool_ckpt_store_verify(store, "step-404"), GPOOL_CKPT_NOT_FOUND, {"step-404"});
+
+  // Where the two tensors' single chunks are (the C ABI does not expose manifests).
+  Result<CheckpointStore> cpp = CheckpointStore::OpenExisting(root);
+  ASSERT_TRUE(cpp.ok());
+  Result<CheckpointManifest> m = cpp->ReadManifest("latest");
+  ASSERT_TRUE(m.ok());
+  const auto chunk_file = [&](std::size_t t) {
+    const std::string& h = m->tensors[t].chunks[0].hash;
+    return std::filesystem::path(root) / "chunks" / h.substr(0, 2) / h;
+  };
+  std::filesystem::copy_file(chunk_file(0), chunk_file(1),
+                             std::filesystem::copy_options::overwrite_existing);
+
+  gpool_ckpt_checkpoint* c = nullptr;
+  ASSERT_EQ(gpool_ckpt_store_load(store, nullptr, &c), GPOOL_CKPT_OK);  // the checksum holds
+  EXPECT_EQ(TensorBytes(c, "b"), inputs[0].bytes);
+  gpool_ckpt_checkpoint_free(c);
+  ExpectError(gpool_ckpt_store_verify(store, nullptr), GPOOL_CKPT_INTERNAL,
+              {"tensor 'b' chunk 0", "sha-256 mismatch"});
+  EXPECT_EQ(gpool_ckpt_store_verify(nullptr, nullptr), GPOOL_CKPT_INVALID_ARGUMENT);
+  gpool_ckpt_store_close(store);
 }
 
 TEST(CApi, HandlerSetsTheRequestFlag) {
