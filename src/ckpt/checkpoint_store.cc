@@ -490,8 +490,9 @@ Status CheckpointStore::ReadChunks(const CheckpointManifest& manifest, Checkpoin
     // not cover the header: a width overwritten with another valid one decodes without error).
     // Chunks are shared across dtypes, so such a width is hashed, not refused.
     const std::size_t width = PlaneWidthOf(scratch.file);
-    const bool usual_width =
-        width == 1 || (IsFloatingPoint(entry.dtype) && width == DTypeSize(entry.dtype));
+    const bool usual_width =  // what a writer with planes on or off uses for this dtype
+        width == PlaneWidth(entry.dtype, /*planes=*/false) ||
+        width == PlaneWidth(entry.dtype, /*planes=*/true);
     if (!sha256 && usual_width && CarriesChecksum(scratch.file)) return Status::Ok();
     const std::string actual = Sha256Hex(std::string_view(original.data(), original.size()));
     if (actual != ref.hash) {

@@ -395,12 +395,6 @@ TEST(CheckpointStore, GcRemovesOnlyUnreferencedChunksAndTempFiles) {
   EXPECT_EQ(CountFiles(root), before);
 }
 
-}  // namespace
-}  // namespace gpool::ckpt
-
-namespace gpool::ckpt {
-namespace {
-
 // The chunk-level API that push/pull are built on: a checkpoint copied chunk file by chunk
 // file into a second store loads bit for bit there; nothing damaged or foreign gets in.
 TEST(CheckpointStoreChunks, CopyChunkFilesThenPublishLoadsIdentically) {
@@ -487,12 +481,6 @@ TEST(CheckpointStoreChunks, OpenExistingCreatesNothing) {
                 .code(),
             StatusCode::kInvalidArgument);
 }
-
-}  // namespace
-}  // namespace gpool::ckpt
-
-namespace gpool::ckpt {
-namespace {
 
 // gc never runs while a writer holds the store: it removes nothing and says why; once the
 // writer is done, gc runs (and a save waits for a running gc rather than racing it).
