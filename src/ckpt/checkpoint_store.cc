@@ -6,8 +6,10 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <cstring>
+#include <deque>
 #include <exception>
 #include <filesystem>
 #include <functional>
@@ -18,6 +20,7 @@
 #include <system_error>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "ckpt/buffer_memory.h"
 #include "ckpt/chunk_codec.h"
@@ -76,9 +79,22 @@ int ResolveThreads(int threads) {
 // Memory a thread of the chunk loops keeps from one chunk to the next.
 struct ChunkScratch {
   ChunkCodec codec;
-  std::string file;      // a chunk file's bytes, as read
+  files::AlignedBuffer file;  // a chunk file's bytes, as read
   std::string original;  // a chunk's bytes when they have no tensor to go to (Verify)
 };
+
+// work()'s Status, or an exception that escapes it as the error: none may leave a thread
+// (std::terminate).
+template <typename Work>
+Status Guarded(Work&& work) {
+  try {
+    return work();
+  } catch (const std::bad_alloc&) {
+    return Status::Internal("out of memory");
+  } catch (const std::exception& e) {
+    return Status::Internal(std::string("unexpected exception: ") + e.what());
+  }
+}
 
 // Runs work(i, scratch) for every i in [0, n) on up to `threads` threads, the calling one among
 // them, each with its own scratch; each thread takes the lowest index not yet taken. Once
@@ -96,14 +112,7 @@ Status ForEachIndex(std::size_t n, int threads,
     for (;;) {
       const std::size_t i = next.fetch_add(1);
       if (i >= n || i > first_failed.load()) return;
-      Status s;
-      try {  // an exception must not leave a thread (std::terminate): it is this index's error
-        s = work(i, scratch);
-      } catch (const std::bad_alloc&) {
-        s = Status::Internal("out of memory");
-      } catch (const std::exception& e) {
-        s = Status::Internal(std::string("unexpected exception: ") + e.what());
-      }
+      Status s = Guarded([&] { return work(i, scratch); });
       if (!s.ok()) {
         std::lock_guard lock(mu);
         if (i < first_failed.load()) {
@@ -129,6 +138,119 @@ Status ForEachIndex(std::size_t n, int threads,
 
 Status ForEachIndex(std::size_t n, int threads, const std::function<Status(std::size_t)>& work) {
   return ForEachIndex(n, threads, [&](std::size_t i, ChunkScratch&) { return work(i); });
+}
+
+// A chunk file, as read for decode(i, file, scratch); an error if it could not be read.
+using ChunkFileRead = Result<files::FileRead>;
+using DecodeChunkFile =
+    std::function<Status(std::size_t, const ChunkFileRead&, ChunkScratch&)>;
+
+// Reads the file path_of(i) (files::ReadFileDirect) and then runs decode(i, file, scratch), for
+// every i in [0, n), with the failure semantics of ForEachIndex (the lowest failing index's
+// error, or Ok). With threads > 1, reading and decoding are apart: `threads` threads only read,
+// each into a buffer of a pool, and one thread per core (at most `threads`; the calling thread
+// is one) decodes what they read. Each reading thread keeps a request at the disk while the
+// cores decode; when every thread did both, a thread's next read waited for its decode, and on
+// the 2-core VM of docs/benchmarks.md §7 a load left the disk idle a third of the time. The
+// pool has a buffer per thread, so at most that many chunk files are in memory at once.
+Status ReadThenDecode(std::size_t n, int threads,
+                      const std::function<std::string(std::size_t)>& path_of,
+                      const DecodeChunkFile& decode) {
+  if (threads <= 1 || n <= 1) {
+    return ForEachIndex(n, threads, [&](std::size_t i, ChunkScratch& scratch) {
+      const ChunkFileRead file = files::ReadFileDirect(path_of(i), &scratch.file);
+      return decode(i, file, scratch);
+    });
+  }
+  const auto cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int decoders = std::min(threads, cores);
+  struct Fetched {
+    std::size_t index;
+    std::size_t buffer;  // in `buffers`
+    ChunkFileRead file;
+  };
+  std::vector<files::AlignedBuffer> buffers(static_cast<std::size_t>(threads + decoders));
+  std::mutex mu;
+  std::condition_variable changed;
+  // Guarded by mu:
+  std::vector<std::size_t> free_buffers;
+  for (std::size_t b = 0; b < buffers.size(); ++b) free_buffers.push_back(b);
+  std::deque<Fetched> read;  // read, not yet decoded
+  std::size_t next = 0;       // the lowest index not yet taken by a reader
+  int reading = 0;            // readers with a file in hand
+  std::size_t first_failed = n;
+  Status failure;
+  const auto no_more_reads = [&] { return next >= n || next > first_failed; };
+  const auto fail = [&](std::size_t i, Status s) {  // with mu held
+    if (!s.ok() && i < first_failed) {
+      first_failed = i;
+      failure = std::move(s);
+    }
+  };
+
+  const auto reader = [&] {
+    std::unique_lock lock(mu);
+    for (;;) {
+      changed.wait(lock, [&] { return no_more_reads() || !free_buffers.empty(); });
+      if (no_more_reads()) break;
+      const std::size_t i = next++;
+      const std::size_t b = free_buffers.back();
+      free_buffers.pop_back();
+      ++reading;
+      lock.unlock();
+      ChunkFileRead file = Status::Internal("not read");
+      const Status thrown = Guarded([&] {
+        file = files::ReadFileDirect(path_of(i), &buffers[b]);
+        return Status::Ok();
+      });
+      if (!thrown.ok()) file = thrown;
+      lock.lock();
+      --reading;
+      read.push_back({i, b, std::move(file)});
+      changed.notify_all();
+    }
+    changed.notify_all();  // decoders wait for the last reader to finish
+  };
+  const auto decoder = [&] {
+    ChunkScratch scratch;
+    std::unique_lock lock(mu);
+    for (;;) {
+      changed.wait(lock, [&] { return !read.empty() || (no_more_reads() && reading == 0); });
+      if (read.empty()) break;
+      Fetched file = std::move(read.front());
+      read.pop_front();
+      const bool skip = file.index > first_failed;
+      lock.unlock();
+      Status s = skip ? Status::Ok()
+                      : Guarded([&] { return decode(file.index, file.file, scratch); });
+      lock.lock();
+      fail(file.index, std::move(s));
+      free_buffers.push_back(file.buffer);
+      changed.notify_all();
+    }
+  };
+
+  std::vector<std::thread> helpers;
+  const auto start = [&](const auto& body, int count) {
+    for (int t = 0; t < count; ++t) {
+      try {
+        helpers.emplace_back(body);
+      } catch (const std::system_error&) {
+        return false;  // no more threads to be had
+      }
+    }
+    return true;
+  };
+  start(reader, threads);
+  if (helpers.empty()) {  // not one reader: the calling thread does it all
+    return ForEachIndex(n, 1, [&](std::size_t i, ChunkScratch& scratch) {
+      return decode(i, files::ReadFileDirect(path_of(i), &scratch.file), scratch);
+    });
+  }
+  start(decoder, decoders - 1);
+  decoder();  // the calling thread too
+  for (std::thread& h : helpers) h.join();
+  return failure;
 }
 
 }  // namespace
@@ -449,7 +571,10 @@ Status CheckpointStore::ReadChunks(const CheckpointManifest& manifest, Checkpoin
       out->tensors[t] = {entry.name, entry.dtype, entry.shape, {}};
     }
   }
-  Status read = ForEachIndex(chunks.size(), threads, [&](std::size_t k, ChunkScratch& scratch) {
+  const auto path_of = [&](std::size_t k) {
+    return ChunkPath(manifest.tensors[chunks[k].tensor].chunks[chunks[k].index].hash);
+  };
+  const auto decode = [&](std::size_t k, const ChunkFileRead& chunk_file, ChunkScratch& scratch) {
     const Chunk& c = chunks[k];
     const TensorEntry& entry = manifest.tensors[c.tensor];
     const ChunkRef& ref = entry.chunks[c.index];
@@ -457,12 +582,13 @@ Status CheckpointStore::ReadChunks(const CheckpointManifest& manifest, Checkpoin
       return "checkpoint '" + manifest.name + "' tensor '" + entry.name + "' chunk " +
              std::to_string(c.index) + " (" + ref.hash + "): ";
     };
-    if (Status s = files::ReadFileInto(ChunkPath(ref.hash), &scratch.file); !s.ok()) {
-      if (s.code() == StatusCode::kNotFound) {
+    if (!chunk_file.ok()) {
+      if (chunk_file.status().code() == StatusCode::kNotFound) {
         return Status::Internal(where() + "chunk file missing");
       }
-      return Status(s.code(), where() + s.message());
+      return Status(chunk_file.status().code(), where() + chunk_file.status().message());
     }
+    const std::string_view file = chunk_file->bytes;
     std::span<char> original;
     if (out != nullptr) {
       std::string& bytes = out->tensors[c.tensor].bytes;
@@ -482,24 +608,25 @@ Status CheckpointStore::ReadChunks(const CheckpointManifest& manifest, Checkpoin
       if (scratch.original.size() < ref.size) ResizeForOverwrite(scratch.original, ref.size);
       original = std::span<char>(scratch.original).first(ref.size);
     }
-    if (Status s = scratch.codec.DecodeInto(scratch.file, original); !s.ok()) {
+    if (Status s = scratch.codec.DecodeInto(file, original); !s.ok()) {
       return Status::Internal(where() + s.message());
     }
     // A file with a content checksum was checked as it decoded; one without is hashed, and so
     // is one whose plane width no writer would have chosen for this dtype (the checksum does
     // not cover the header: a width overwritten with another valid one decodes without error).
     // Chunks are shared across dtypes, so such a width is hashed, not refused.
-    const std::size_t width = PlaneWidthOf(scratch.file);
+    const std::size_t width = PlaneWidthOf(file);
     const bool usual_width =  // what a writer with planes on or off uses for this dtype
         width == PlaneWidth(entry.dtype, /*planes=*/false) ||
         width == PlaneWidth(entry.dtype, /*planes=*/true);
-    if (!sha256 && usual_width && CarriesChecksum(scratch.file)) return Status::Ok();
+    if (!sha256 && usual_width && CarriesChecksum(file)) return Status::Ok();
     const std::string actual = Sha256Hex(std::string_view(original.data(), original.size()));
     if (actual != ref.hash) {
       return Status::Internal(where() + "sha-256 mismatch (the bytes hash to " + actual + ")");
     }
     return Status::Ok();
-  });
+  };
+  Status read = ReadThenDecode(chunks.size(), threads, path_of, decode);
   if (!read.ok()) return read;
   if (out != nullptr) out->metadata = manifest.metadata;
   return Status::Ok();

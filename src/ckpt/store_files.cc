@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -10,10 +11,22 @@
 #include <atomic>
 #include <cstring>
 #include <filesystem>
+#include <cstdint>
+#include <new>
+#include <utility>
+#include <vector>
 
 #include "ckpt/buffer_memory.h"
 
 namespace gpool::ckpt::files {
+namespace {
+
+struct FdCloser {  // also when growing a buffer throws
+  int fd;
+  ~FdCloser() { ::close(fd); }
+};
+
+}  // namespace
 
 Status IoError(const std::string& what, const std::string& path, int err) {
   return Status::Unavailable(what + " " + path + ": " + std::strerror(err));
@@ -78,44 +91,139 @@ Status WriteFileDurably(const std::string& dir, const std::string& name, std::st
   return sync_dir ? FsyncPath(dir) : Status::Ok();
 }
 
-Status ReadFileInto(const std::string& path, std::string* out) {
+Result<std::string> ReadFile(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     if (errno == ENOENT) return Status::NotFound(path + " does not exist");
     return IoError("open", path, errno);
   }
-  struct Closer {  // also when growing the buffer throws
-    int fd;
-    ~Closer() { ::close(fd); }
-  } closer{fd};
-  // Straight into *out: sized to the file (+1 to see the end in the same read), grown if the
-  // file grows while read.
+  const FdCloser closer{fd};
+  // Sized to the file (+1 to see the end in the same read), grown if it grows while read.
   struct stat st;
   std::size_t expected = 0;
   if (::fstat(fd, &st) == 0 && st.st_size > 0) expected = static_cast<std::size_t>(st.st_size);
-  ResizeForOverwrite(*out, expected + 1);
+  std::string out;
+  ResizeForOverwrite(out, expected + 1);
   std::size_t size = 0;
   for (;;) {
-    if (out->size() == size) out->resize(2 * size);
-    const ssize_t n = ::read(fd, out->data() + size, out->size() - size);
+    if (out.size() == size) out.resize(2 * size);
+    const ssize_t n = ::read(fd, out.data() + size, out.size() - size);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return IoError("read", path, errno);
     if (n == 0) break;
     size += static_cast<std::size_t>(n);
   }
-  out->resize(size);
-  return Status::Ok();
-}
-
-Result<std::string> ReadFile(const std::string& path) {
-  std::string out;
-  if (Status s = ReadFileInto(path, &out); !s.ok()) return s;
+  out.resize(size);
   return out;
 }
 
 bool FileExists(const std::string& path) {
   struct stat st;
   return ::stat(path.c_str(), &st) == 0;
+}
+
+AlignedBuffer::AlignedBuffer(AlignedBuffer&& other) noexcept
+    : data_(std::exchange(other.data_, nullptr)), capacity_(std::exchange(other.capacity_, 0)) {}
+
+AlignedBuffer& AlignedBuffer::operator=(AlignedBuffer&& other) noexcept {
+  if (this != &other) {
+    AlignedBuffer gone(std::move(*this));
+    data_ = std::exchange(other.data_, nullptr);
+    capacity_ = std::exchange(other.capacity_, 0);
+  }
+  return *this;
+}
+
+AlignedBuffer::~AlignedBuffer() {
+  if (data_ != nullptr) ::munmap(data_, capacity_);
+}
+
+void AlignedBuffer::Reserve(std::size_t size, std::size_t keep) {
+  if (size <= capacity_) return;
+  constexpr std::size_t kHugePage = std::size_t{2} << 20;
+  const std::size_t capacity = std::max((size + kHugePage - 1) / kHugePage * kHugePage,
+                                        2 * capacity_);
+  // A mapping one huge page larger, trimmed to start on a huge-page boundary.
+  void* raw = ::mmap(nullptr, capacity + kHugePage, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (raw == MAP_FAILED) throw std::bad_alloc();
+  char* const begin = static_cast<char*>(raw);
+  const auto start_address =
+      (reinterpret_cast<std::uintptr_t>(begin) + kHugePage - 1) & ~(kHugePage - 1);
+  char* const start = begin + (start_address - reinterpret_cast<std::uintptr_t>(begin));
+  if (start > begin) ::munmap(begin, static_cast<std::size_t>(start - begin));
+  if (char* const end = begin + capacity + kHugePage; end > start + capacity) {
+    ::munmap(start + capacity, static_cast<std::size_t>(end - (start + capacity)));
+  }
+  (void)::madvise(start, capacity, MADV_HUGEPAGE);  // a hint: refused, the pages are 4 KiB ones
+  if (keep > 0) std::memcpy(start, data_, std::min(keep, capacity_));
+  AlignedBuffer gone(std::move(*this));
+  data_ = start;
+  capacity_ = capacity;
+}
+
+namespace {
+
+// Whether the page cache holds every page of the open file's first `size` bytes (mincore on a
+// mapping of it: nothing is read, no page is faulted in). False when that cannot be told.
+bool InPageCache(int fd, std::size_t size) {
+  if (size == 0) return true;
+  void* map = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
+  if (map == MAP_FAILED) return false;
+  const std::size_t page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  std::vector<unsigned char> resident((size + page - 1) / page);
+  const bool all = ::mincore(map, size, resident.data()) == 0 &&
+                   std::all_of(resident.begin(), resident.end(),
+                               [](unsigned char r) { return (r & 1) != 0; });
+  ::munmap(map, size);
+  return all;
+}
+
+bool SetDirectIo(int fd, bool on) {
+  const int flags = ::fcntl(fd, F_GETFL);
+  if (flags < 0) return false;
+  return ::fcntl(fd, F_SETFL, on ? flags | O_DIRECT : flags & ~O_DIRECT) == 0;
+}
+
+}  // namespace
+
+Result<FileRead> ReadFileDirect(const std::string& path, AlignedBuffer* buffer) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return Status::NotFound(path + " does not exist");
+    return IoError("open", path, errno);
+  }
+  const FdCloser closer{fd};
+  struct stat st;
+  if (::fstat(fd, &st) != 0) return IoError("stat", path, errno);
+  const auto expected = static_cast<std::size_t>(std::max<off_t>(st.st_size, 0));
+  ReadVia via = ReadVia::kPageCache;
+  if (!InPageCache(fd, expected)) {
+    via = SetDirectIo(fd, true) ? ReadVia::kDirectIo : ReadVia::kBuffered;
+  }
+  // Whole aligned blocks from aligned offsets, as O_DIRECT needs; +1 byte to see the end in the
+  // same read. A file that grew since fstat grows the buffer.
+  buffer->Reserve(expected + 1);
+  std::size_t size = 0;
+  for (;;) {
+    if (size == buffer->capacity()) buffer->Reserve(2 * size, size);
+    const ssize_t n = ::pread(fd, buffer->data() + size, buffer->capacity() - size,
+                              static_cast<off_t>(size));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EINVAL && via == ReadVia::kDirectIo && SetDirectIo(fd, false)) {
+      // An alignment this device does not take (or an offset a short read left unaligned):
+      // the rest as an ordinary read.
+      via = ReadVia::kBuffered;
+      continue;
+    }
+    if (n < 0) return IoError("read", path, errno);
+    if (n == 0) break;
+    size += static_cast<std::size_t>(n);
+    // A direct read that ends off a block boundary ended at the end of the file (and a read
+    // from there would be refused as unaligned).
+    if (via == ReadVia::kDirectIo && size % AlignedBuffer::kAlignment != 0) break;
+  }
+  return FileRead{std::string_view(buffer->data(), size), via};
 }
 
 Result<FileLock> FileLock::Acquire(const std::string& path, bool exclusive, bool wait) {

@@ -1,6 +1,6 @@
 // The file operations a checkpoint store is made of, in one place: durable writes (temp file,
 // fsync, rename, fsync of the folder), whole-file reads, folder creation. Every function
-// returns a Status naming the path and errno; none throws.
+// returns a Status naming the path and errno; none throws but for std::bad_alloc.
 //
 // Temp files start with kTempPrefix and are made in the target's own folder, so the rename that
 // publishes them never crosses a filesystem; `gc` removes any a crash left behind.
@@ -9,6 +9,7 @@
 // the pid and a process-wide counter).
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 
@@ -35,9 +36,57 @@ Status WriteFileDurably(const std::string& dir, const std::string& name, std::st
                         bool sync_dir = true);
 // NotFound if the file does not exist, Unavailable for any other failure.
 Result<std::string> ReadFile(const std::string& path);
-// The same into `*out` (its memory reused: a loop reading many files allocates once).
-Status ReadFileInto(const std::string& path, std::string* out);
 bool FileExists(const std::string& path);
+
+// Memory for ReadFileDirect, kept from file to file: aligned as direct I/O needs, and asked to be
+// backed by transparent huge pages (MADV_HUGEPAGE), which the kernel needs in order to make one
+// large disk request of a read instead of many. On the virtio disk of docs/benchmarks.md §7, 8
+// threads read a store's chunk files with direct I/O in 0.31-0.35 s into such buffers and in
+// 0.59-0.77 s into ordinary ones (requests there are cut at 254 segments: 1 MiB of scattered
+// 4 KiB pages), against 0.47-0.55 s through the page cache. Where THP is off, the buffer is
+// ordinary memory and everything works as before.
+class AlignedBuffer {
+ public:
+  static constexpr std::size_t kAlignment = 4096;  // what O_DIRECT needs (the buffer has more)
+
+  AlignedBuffer() = default;
+  AlignedBuffer(AlignedBuffer&& other) noexcept;
+  AlignedBuffer& operator=(AlignedBuffer&& other) noexcept;
+  AlignedBuffer(const AlignedBuffer&) = delete;
+  AlignedBuffer& operator=(const AlignedBuffer&) = delete;
+  ~AlignedBuffer();
+
+  char* data() { return data_; }
+  std::size_t capacity() const { return capacity_; }
+  // Makes capacity() at least `size` (a multiple of 2 MiB, at least twice the old one when it
+  // grows); the first `keep` bytes are kept. Throws std::bad_alloc when there is no memory.
+  void Reserve(std::size_t size, std::size_t keep = 0);
+
+ private:
+  char* data_ = nullptr;
+  std::size_t capacity_ = 0;
+};
+
+// How ReadFileDirect read a file.
+enum class ReadVia {
+  kPageCache,  // the page cache held every page of it: an ordinary read, from memory
+  kDirectIo,   // O_DIRECT: from the disk into the buffer, the page cache neither used nor filled
+  kBuffered,   // an ordinary read, because the filesystem refused O_DIRECT
+};
+
+struct FileRead {
+  std::string_view bytes;  // in the buffer handed in, until its next use
+  ReadVia via;
+};
+
+// The whole file at `path`, read into `*buffer`, for a file read once and used at once (a chunk
+// file a load decodes). A file the page cache holds in whole is read from it; any other with
+// direct I/O where the filesystem allows it (tmpfs, some FUSE and older kernels refuse), so a
+// cold read neither fills the page cache nor pays for copying out of it: on the VM of
+// docs/benchmarks.md §7 that was a third of a cold load's CPU. Direct reads see what was written
+// through the page cache (the kernel writes back dirty pages of the range first). NotFound if
+// the file does not exist, Unavailable for any other failure; std::bad_alloc as Reserve.
+Result<FileRead> ReadFileDirect(const std::string& path, AlignedBuffer* buffer);
 
 // An advisory lock (flock) on a file, created if missing, held until destruction. Shared locks
 // coexist; an exclusive one excludes every other. Conflict when `wait` is false and the lock is

@@ -14,6 +14,7 @@
 #include "../temp_dir.h"
 #include "ckpt/chunk_codec.h"
 #include "ckpt_test_data.h"
+#include "page_cache.h"
 
 namespace gpool::ckpt {
 namespace {
@@ -63,6 +64,11 @@ TEST(CheckpointStore, RoundTripEveryDTypeBitForBit) {
       ASSERT_TRUE(back.ok()) << back.status().ToString();
       EXPECT_EQ(*back, c) << name << " planes " << planes;
     }
+    // Cold: every chunk file read from the disk (direct I/O where the filesystem has it).
+    ASSERT_TRUE(test::EvictFromPageCache(dir.path() / "store"));
+    Result<Checkpoint> cold = store.Load("latest");
+    ASSERT_TRUE(cold.ok()) << cold.status().ToString();
+    EXPECT_EQ(*cold, c) << "cold, planes " << planes;
     EXPECT_TRUE(store.Verify("latest").ok());
     Result<std::string> latest = store.Latest();
     ASSERT_TRUE(latest.ok());
@@ -225,7 +231,11 @@ TEST(CheckpointStore, DamageIsAnErrorNamingWhatIsDamaged) {
        StatusCode::kInvalidArgument,
        {"unknown format_version 99"}},
   };
+  // Each case with the chunk files in the page cache (read from it) and out of it (read with
+  // direct I/O, as by a job resumed on another node).
+  for (const bool cold : {false, true}) {
   for (const Case& c : cases) {
+    SCOPED_TRACE(cold ? "chunk files read from the disk" : "chunk files in the page cache");
     ::gpool::test::TempDir dir("gpool-ckpt");
     CheckpointStore store = OpenStore(dir, {.chunk_size = 64});
     ASSERT_TRUE(store.Save("s", EveryDType()).ok());
@@ -234,6 +244,9 @@ TEST(CheckpointStore, DamageIsAnErrorNamingWhatIsDamaged) {
     const std::string h = m->tensors[1].chunks[1].hash;  // "f16", its 2-byte tail chunk
     c.damage(dir.path() / "store/chunks" / h.substr(0, 2) / h,
              dir.path() / "store/manifests/s.json");
+    if (cold) {
+      ASSERT_TRUE(test::EvictFromPageCache(dir.path() / "store"));
+    }
     const Status verify = store.Verify("s");
     Result<Checkpoint> load_sha256 =
         OpenStore(dir, {.chunk_size = 64, .load_check = LoadCheck::kSha256}).Load("latest");
@@ -253,6 +266,7 @@ TEST(CheckpointStore, DamageIsAnErrorNamingWhatIsDamaged) {
         EXPECT_NE(s.message().find(part), std::string::npos) << c.what << ": " << s.message();
       }
     }
+  }
   }
 }
 
@@ -303,6 +317,50 @@ TEST(CheckpointStore, ChunksSharedAcrossDTypesLoad) {
   Result<Checkpoint> back = store.Load("s");
   ASSERT_TRUE(back.ok()) << back.status().ToString();
   EXPECT_EQ(*back, c);
+}
+
+// Load reads chunk files on some threads and decodes them on others (one per core); with any
+// thread count and chunk files in or out of the page cache, a checkpoint of many chunks loads
+// bit for bit, and with several chunks damaged the error names the first in manifest order.
+TEST(CheckpointStore, ManyChunksLoadOnAnyThreadCountAndTheFirstDamageIsReported) {
+  Checkpoint c;
+  for (int t = 0; t < 40; ++t) {
+    c.tensors.push_back(MakeTensor("t" + std::to_string(t), DType::kF32, {64}, 100 + t));
+  }
+  for (const int threads : {1, 2, 3, 8, 16}) {
+    for (const bool cold : {false, true}) {
+      SCOPED_TRACE("threads " + std::to_string(threads) + (cold ? ", cold" : ", warm"));
+      ::gpool::test::TempDir dir("gpool-ckpt");
+      CheckpointStore store = OpenStore(dir, {.chunk_size = 64, .threads = threads});
+      Result<SaveReport> saved = store.Save("s", c);
+      ASSERT_TRUE(saved.ok()) << saved.status().ToString();
+      ASSERT_EQ(saved->chunks_written, 160u);
+      if (cold) {
+        ASSERT_TRUE(test::EvictFromPageCache(dir.path() / "store"));
+      }
+      Result<Checkpoint> back = store.Load("s");
+      ASSERT_TRUE(back.ok()) << back.status().ToString();
+      EXPECT_EQ(*back, c);
+      ASSERT_TRUE(store.Verify("s").ok());
+
+      Result<CheckpointManifest> m = store.ReadManifest("s");
+      ASSERT_TRUE(m.ok());
+      const auto chunk_file = [&](int tensor, int chunk) {
+        const std::string& h = m->tensors[tensor].chunks[chunk].hash;
+        return dir.path() / "store/chunks" / h.substr(0, 2) / h;
+      };
+      fs::remove(chunk_file(39, 3));
+      WriteText(chunk_file(25, 0), "GPCK");
+      fs::resize_file(chunk_file(7, 2), 10);
+      if (cold) {
+        ASSERT_TRUE(test::EvictFromPageCache(dir.path() / "store"));
+      }
+      for (const Status& s : {store.Load("s").status(), store.Verify("s")}) {
+        EXPECT_EQ(s.code(), StatusCode::kInternal);
+        EXPECT_NE(s.message().find("tensor 't7' chunk 2"), std::string::npos) << s.message();
+      }
+    }
+  }
 }
 
 TEST(CheckpointStore, NotFoundAndInvalidArguments) {

@@ -1,0 +1,80 @@
+// Test helpers for the page cache: evicting a file's pages (so the next read is a cold one, as
+// after a reboot or on another node) and asking how many of them are held. No root needed:
+// posix_fadvise(DONTNEED) drops the clean pages of one file.
+#pragma once
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstddef>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace gpool::ckpt::test {
+
+// Writes back `path` (a file, or every file under a folder) and drops its pages from the page
+// cache. False if a file could not be opened.
+inline bool EvictFromPageCache(const std::filesystem::path& path) {
+  if (std::filesystem::is_directory(path)) {
+    bool all = true;
+    for (const auto& entry : std::filesystem::recursive_directory_iterator(path)) {
+      if (entry.is_regular_file()) all = EvictFromPageCache(entry.path()) && all;
+    }
+    return all;
+  }
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  ::fsync(fd);  // dirty pages are not dropped
+  ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+  ::close(fd);
+  return true;
+}
+
+// How many of the file's pages the page cache holds (mincore), or -1 if that cannot be told.
+inline long PagesInCache(const std::filesystem::path& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  const std::size_t size = std::filesystem::file_size(path);
+  long held = size == 0 ? 0 : -1;
+  if (size > 0) {
+    void* map = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
+    if (map != MAP_FAILED) {
+      const std::size_t page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+      std::vector<unsigned char> resident((size + page - 1) / page);
+      if (::mincore(map, size, resident.data()) == 0) {
+        held = 0;
+        for (unsigned char r : resident) held += r & 1;
+      }
+      ::munmap(map, size);
+    }
+  }
+  ::close(fd);
+  return held;
+}
+
+// Whether a file in `dir` can be evicted (tmpfs keeps its pages: they are the file).
+inline bool EvictionWorksIn(const std::filesystem::path& dir) {
+  const std::filesystem::path probe = dir / ".evict-probe";
+  const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return false;
+  const std::string page(4096, 'x');
+  const bool written = ::write(fd, page.data(), page.size()) == 4096;
+  ::close(fd);
+  const bool works = written && EvictFromPageCache(probe) && PagesInCache(probe) == 0;
+  ::unlink(probe.c_str());
+  return works;
+}
+
+// Whether files in `dir` can be opened with O_DIRECT (tmpfs before Linux 6.6 and some FUSE
+// filesystems refuse it).
+inline bool DirectIoWorksIn(const std::filesystem::path& dir) {
+  const std::filesystem::path probe = dir / ".direct-io-probe";
+  const int fd = ::open(probe.c_str(), O_RDWR | O_CREAT | O_DIRECT | O_CLOEXEC, 0644);
+  if (fd >= 0) ::close(fd);
+  ::unlink(probe.c_str());
+  return fd >= 0;
+}
+
+}  // namespace gpool::ckpt::test
