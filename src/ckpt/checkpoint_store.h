@@ -23,9 +23,12 @@
 // fault is an error naming the checkpoint, tensor, chunk index and hash (of the first damaged
 // chunk in manifest order when several are).
 //
-// Threads: Save hashes, encodes and writes chunks, and Load and Verify read, decode and check
-// them, on options.threads threads (the calling one among them) started per call; the manifest
-// and the loaded checkpoint do not depend on the thread count.
+// Threads: Save hashes, encodes and writes chunks on options.threads threads (the calling one
+// among them) started per call. Load and Verify read chunk files on options.threads threads and
+// decode and check them on one thread per core (at most options.threads; the calling one among
+// them); with threads = 1 the calling thread does both. A chunk file the page cache does not
+// hold in whole is read with direct I/O (files::ReadFileDirect). The manifest and the loaded
+// checkpoint do not depend on the thread count.
 //
 // Thread safety / processes: any number of readers. Save, PutChunkFile and Publish hold a shared
 // flock on `.lock` in the root while they write; Gc takes it exclusively and, if a writer holds
@@ -75,10 +78,10 @@ struct CheckpointStoreOptions {
   std::uint64_t chunk_size = 4ull << 20;  // bytes; > 0 and a multiple of 8 (whole elements)
   int zstd_level = 1;                     // 1..3
   bool planes = true;                     // split floating-point tensors into byte planes
-  // Threads per Save, Load or Verify (the calling thread is one of them); >= 0. 0: four per
+  // Threads per Save (the calling thread is one of them), and reading threads per Load or
+  // Verify (plus one decoding thread per core, the calling one among them); >= 0. 0: four per
   // core (4 x std::thread::hardware_concurrency(): threads waiting for the disk leave the cores
-  // to the others; on 2 cores 8 loaded 1 GiB 14 % faster than 4), at most 16. 1 does everything
-  // on the calling thread.
+  // to the others), at most 16. 1 does everything on the calling thread.
   int threads = 0;
   LoadCheck load_check = LoadCheck::kChecksum;
 };
