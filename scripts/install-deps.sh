@@ -5,6 +5,7 @@ pkgs=(build-essential cmake ninja-build pkg-config git
       libgtest-dev libgmock-dev libbenchmark-dev
       nlohmann-json3-dev libyaml-dev libcli11-dev libfmt-dev libspdlog-dev
       libsqlite3-dev libzstd-dev libssl-dev
+      libxxhash-dev  # XXH3-128: a save's memo of unchanged chunks (src/ckpt/checkpoint_store.cc)
       libcpp-httplib-dev clang libclang-rt-14-dev  # clang: the libFuzzer targets (scripts/fuzz.sh)
       iproute2 procps  # ip netns: the integration tests; pkill/ps
       # The Python checkpoint SDK (python/gpool_ckpt, for /usr/bin/python3) and its test;

@@ -13,18 +13,21 @@
 #include <exception>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <new>
 #include <set>
 #include <span>
 #include <system_error>
 #include <thread>
+#include <tuple>
 #include <utility>
 #include <vector>
 
 #include "ckpt/buffer_memory.h"
 #include "ckpt/chunk_codec.h"
 #include "ckpt/store_files.h"
+#include "xxhash.h"
 
 namespace gpool::ckpt {
 namespace {
@@ -255,6 +258,21 @@ Status ReadThenDecode(std::size_t n, int threads,
 
 }  // namespace
 
+// XXH3-128 and size of a chunk -> its SHA-256 (hex).
+struct CheckpointStore::HashMemo {
+  using Key = std::tuple<std::uint64_t, std::uint64_t, std::uint64_t>;  // low, high, size
+  std::mutex mu;
+  std::map<Key, std::string> last_save;  // guarded by mu
+
+  static Key KeyOf(std::string_view chunk) {
+    const XXH128_hash_t h = XXH3_128bits(chunk.data(), chunk.size());
+    return {h.low64, h.high64, chunk.size()};
+  }
+};
+
+CheckpointStore::CheckpointStore(std::string root, CheckpointStoreOptions options)
+    : hash_memo_(std::make_shared<HashMemo>()), root_(std::move(root)), options_(options) {}
+
 Result<CheckpointStore> CheckpointStore::Open(std::string root, CheckpointStoreOptions options) {
   if (options.chunk_size == 0 || options.chunk_size % 8 != 0 ||
       options.chunk_size > kMaxChunkSize) {
@@ -334,6 +352,15 @@ Result<SaveReport> CheckpointStore::Save(std::string_view name, const Checkpoint
       chunks.push_back({.tensor = t, .offset = off});
     }
   }
+  // The previous save's memo, read only here (see Save in the header); this save's is built in
+  // `hashed` and replaces it at the end, whatever the outcome (it maps bytes to their hash).
+  std::map<HashMemo::Key, std::string> remembered;
+  {
+    std::lock_guard lock(hash_memo_->mu);
+    remembered = hash_memo_->last_save;
+  }
+  std::map<HashMemo::Key, std::string> hashed;  // guarded by mu
+  std::atomic<std::uint64_t> chunks_hashed{0};
   std::mutex mu;
   std::set<std::string> claimed;  // hashes a thread of this save has taken (written or found)
   std::set<std::string> folders;  // chunks/xx folders this save wrote or found a chunk in
@@ -343,9 +370,16 @@ Result<SaveReport> CheckpointStore::Save(std::string_view name, const Checkpoint
         const Tensor& t = checkpoint.tensors[c.tensor];
         const std::string_view original =
             std::string_view(t.bytes).substr(c.offset, options_.chunk_size);
-        c.ref = {Sha256Hex(original), original.size()};
+        const HashMemo::Key key = HashMemo::KeyOf(original);
+        if (const auto known = remembered.find(key); known != remembered.end()) {
+          c.ref = {known->second, original.size()};
+        } else {
+          c.ref = {Sha256Hex(original), original.size()};
+          chunks_hashed.fetch_add(1);
+        }
         {
           std::lock_guard lock(mu);
+          hashed.emplace(key, c.ref.hash);
           if (!claimed.insert(c.ref.hash).second) return Status::Ok();  // the same bytes again
         }
         const std::string dir = root_ + "/chunks/" + c.ref.hash.substr(0, 2);
@@ -370,6 +404,10 @@ Result<SaveReport> CheckpointStore::Save(std::string_view name, const Checkpoint
         folders.insert(dir);
         return Status::Ok();
       });
+  {
+    std::lock_guard lock(hash_memo_->mu);
+    hash_memo_->last_save = std::move(hashed);
+  }
   if (!written.ok()) return written;
   // Every chunk durable (its file and its name) before the manifest can reference it; and the
   // names of the chunks/xx folders themselves (one may be left by a killed save, unsynced).
@@ -407,6 +445,7 @@ Result<SaveReport> CheckpointStore::Save(std::string_view name, const Checkpoint
   Result<std::uint64_t> manifest_bytes = WriteManifest(manifest, /*make_latest=*/true);
   if (!manifest_bytes.ok()) return manifest_bytes.status();
   report.manifest_bytes = *manifest_bytes;
+  report.chunks_hashed = chunks_hashed.load();
   return report;
 }
 

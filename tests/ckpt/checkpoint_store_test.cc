@@ -13,6 +13,7 @@
 
 #include "../temp_dir.h"
 #include "ckpt/chunk_codec.h"
+#include "core/sha256.h"
 #include "ckpt_test_data.h"
 #include "page_cache.h"
 
@@ -123,6 +124,7 @@ TEST(CheckpointStore, IncrementalSaveWritesOnlyChangedTensors) {
   ASSERT_TRUE(first.ok()) << first.status().ToString();
   EXPECT_EQ(first->bytes_total, 100u * 65536);
   EXPECT_EQ(first->chunks_written, 400u);
+  EXPECT_EQ(first->chunks_hashed, 400u);
 
   c.tensors[10] = MakeTensor("layer10", DType::kF32, {16384}, 9000);
   c.tensors[55] = MakeTensor("layer55", DType::kU8, {65536}, 9001);
@@ -137,6 +139,7 @@ TEST(CheckpointStore, IncrementalSaveWritesOnlyChangedTensors) {
       (unsigned long long)second->original_bytes_written, (unsigned long long)second->bytes_written,
       double(second->bytes_written) / double(changed), (unsigned long long)second->manifest_bytes);
   EXPECT_EQ(second->chunks_written, 8u);
+  EXPECT_EQ(second->chunks_hashed, 8u);  // the rest by the memo of the first save
   EXPECT_EQ(second->original_bytes_written, changed);
   EXPECT_LE(double(second->bytes_written), 1.1 * double(changed));
   Result<Checkpoint> back = store.Load("latest");
@@ -145,6 +148,62 @@ TEST(CheckpointStore, IncrementalSaveWritesOnlyChangedTensors) {
   Result<Checkpoint> old = store.Load("step-1");
   ASSERT_TRUE(old.ok());
   EXPECT_EQ(old->metadata.step, 0);
+}
+
+// Save's memo (XXH3-128 of a chunk -> its SHA-256, from the last save of the same object) gives
+// the names a full hashing gives: a byte changed anywhere in a chunk, bytes moved between
+// tensors, a chunk that comes back after a save without it, and a new store object (no memo).
+TEST(CheckpointStore, RememberedHashesNameChunksAsHashingDoes) {
+  ::gpool::test::TempDir dir("gpool-ckpt");
+  CheckpointStore store = OpenStore(dir, {.chunk_size = 64});
+  Checkpoint c;
+  c.tensors.push_back(MakeTensor("a", DType::kF32, {64}, 1));  // 4 chunks
+  c.tensors.push_back(MakeTensor("b", DType::kU8, {200}, 2));  // 64 + 64 + 64 + 8
+  const auto names = [&](std::string_view checkpoint) {
+    std::vector<std::string> hashes;
+    Result<CheckpointManifest> m = store.ReadManifest(checkpoint);
+    EXPECT_TRUE(m.ok());
+    for (const TensorEntry& t : m->tensors) {
+      for (const ChunkRef& r : t.chunks) hashes.push_back(r.hash);
+    }
+    return hashes;
+  };
+  const auto sha256_of_chunks = [&](const Checkpoint& state) {
+    std::vector<std::string> hashes;
+    for (const Tensor& t : state.tensors) {
+      for (std::size_t off = 0; off < t.bytes.size(); off += 64) {
+        hashes.push_back(core::Sha256Hex(std::string_view(t.bytes).substr(off, 64)));
+      }
+    }
+    return hashes;
+  };
+  Result<SaveReport> r = store.Save("s1", c);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->chunks_hashed, 8u);
+  EXPECT_EQ(names("s1"), sha256_of_chunks(c));
+
+  const Checkpoint original = c;
+  c.tensors[0].bytes[130] ^= 0x01;                   // chunk 2 of "a", one bit
+  c.tensors[1].bytes.back() ^= 0x80;                 // the 8-byte tail of "b"
+  std::swap(c.tensors[0].name, c.tensors[1].name);   // the same bytes under other names
+  r = store.Save("s2", c);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->chunks_hashed, 2u);
+  EXPECT_EQ(names("s2"), sha256_of_chunks(c));
+  Result<Checkpoint> back = store.Load("s2");
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(*back, c);
+
+  r = store.Save("s3", original);  // only s2's chunks are remembered: the two old ones rehash
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->chunks_hashed, 2u);
+  EXPECT_EQ(names("s3"), sha256_of_chunks(original));
+
+  CheckpointStore fresh = OpenStore(dir, {.chunk_size = 64});
+  r = fresh.Save("s4", original);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->chunks_hashed, 8u);
+  EXPECT_EQ(r->chunks_written, 0u);
 }
 
 TEST(CheckpointStore, PlanesShrinkAFloatCheckpoint) {
