@@ -155,16 +155,17 @@ using DecodeChunkFile =
 // is one) decodes what they read. Each reading thread keeps a request at the disk while the
 // cores decode; when every thread did both, a thread's next read waited for its decode, and on
 // the 2-core VM of docs/benchmarks.md §7 a load left the disk idle a third of the time. The
-// pool has a buffer per thread, so at most that many chunk files are in memory at once.
+// pool has a buffer per thread (readers and decoders), so at most that many chunk files are in
+// memory at once. threads <= 1: all on the calling thread, a file read, then decoded.
 Status ReadThenDecode(std::size_t n, int threads,
                       const std::function<std::string(std::size_t)>& path_of,
                       const DecodeChunkFile& decode) {
-  if (threads <= 1 || n <= 1) {
-    return ForEachIndex(n, threads, [&](std::size_t i, ChunkScratch& scratch) {
-      const ChunkFileRead file = files::ReadFileDirect(path_of(i), &scratch.file);
-      return decode(i, file, scratch);
+  const auto on_the_calling_thread = [&] {
+    return ForEachIndex(n, 1, [&](std::size_t i, ChunkScratch& scratch) {
+      return decode(i, files::ReadFileDirect(path_of(i), &scratch.file), scratch);
     });
-  }
+  };
+  if (threads <= 1 || n <= 1) return on_the_calling_thread();
   const auto cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   const int decoders = std::min(threads, cores);
   struct Fetched {
@@ -239,17 +240,12 @@ Status ReadThenDecode(std::size_t n, int threads,
       try {
         helpers.emplace_back(body);
       } catch (const std::system_error&) {
-        return false;  // no more threads to be had
+        return;  // no more threads to be had: the ones running do the rest
       }
     }
-    return true;
   };
   start(reader, threads);
-  if (helpers.empty()) {  // not one reader: the calling thread does it all
-    return ForEachIndex(n, 1, [&](std::size_t i, ChunkScratch& scratch) {
-      return decode(i, files::ReadFileDirect(path_of(i), &scratch.file), scratch);
-    });
-  }
+  if (helpers.empty()) return on_the_calling_thread();  // not one reader could start
   start(decoder, decoders - 1);
   decoder();  // the calling thread too
   for (std::thread& h : helpers) h.join();
