@@ -26,6 +26,14 @@ struct FdCloser {  // also when growing a buffer throws
   ~FdCloser() { ::close(fd); }
 };
 
+// A descriptor of `path` open for reading; NotFound or Unavailable naming the path.
+Result<int> OpenToRead(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) return fd;
+  if (errno == ENOENT) return Status::NotFound(path + " does not exist");
+  return IoError("open", path, errno);
+}
+
 }  // namespace
 
 Status IoError(const std::string& what, const std::string& path, int err) {
@@ -92,11 +100,9 @@ Status WriteFileDurably(const std::string& dir, const std::string& name, std::st
 }
 
 Result<std::string> ReadFile(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    if (errno == ENOENT) return Status::NotFound(path + " does not exist");
-    return IoError("open", path, errno);
-  }
+  Result<int> opened = OpenToRead(path);
+  if (!opened.ok()) return opened.status();
+  const int fd = *opened;
   const FdCloser closer{fd};
   // Sized to the file (+1 to see the end in the same read), grown if it grows while read.
   struct stat st;
@@ -188,11 +194,9 @@ bool SetDirectIo(int fd, bool on) {
 }  // namespace
 
 Result<FileRead> ReadFileDirect(const std::string& path, AlignedBuffer* buffer) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    if (errno == ENOENT) return Status::NotFound(path + " does not exist");
-    return IoError("open", path, errno);
-  }
+  Result<int> opened = OpenToRead(path);
+  if (!opened.ok()) return opened.status();
+  const int fd = *opened;
   const FdCloser closer{fd};
   struct stat st;
   if (::fstat(fd, &st) != 0) return IoError("stat", path, errno);
