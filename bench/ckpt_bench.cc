@@ -612,15 +612,14 @@ void Throughput(const Options& o) {
         if (!inc.ok()) Fail(inc.status().ToString());
         incr.disk = inc->bytes_written + inc->manifest_bytes;
         char note[300];
-        std::snprintf(note, sizeof note,
-                      "changed %.1f MB (%.2f %%); wrote %.1f MB of chunks (%.3f × changed) + "
-                      "%.1f KB manifest; SHA-256 of %llu of %llu chunks (the rest remembered)",
-                      double(changed_bytes) / 1e6, 100.0 * double(changed_bytes) / double(bytes),
-                      double(inc->bytes_written) / 1e6,
-                      double(inc->bytes_written) / double(changed_bytes),
-                      double(inc->manifest_bytes) / 1e3,
-                      static_cast<unsigned long long>(inc->chunks_hashed),
-                      static_cast<unsigned long long>(inc->chunks_total));
+        std::snprintf(
+            note, sizeof note,
+            "changed %.1f MB (%.2f %%); wrote %.1f MB of chunks (%.3f × changed) + "
+            "%.1f KB manifest; SHA-256 of %llu of %llu chunks (the rest remembered)",
+            double(changed_bytes) / 1e6, 100.0 * double(changed_bytes) / double(bytes),
+            double(inc->bytes_written) / 1e6, double(inc->bytes_written) / double(changed_bytes),
+            double(inc->manifest_bytes) / 1e3, static_cast<unsigned long long>(inc->chunks_hashed),
+            static_cast<unsigned long long>(inc->chunks_total));
         incr.note = note;
       }
       before_load();

@@ -9,7 +9,6 @@
 #include <condition_variable>
 #include <cstdint>
 #include <cstring>
-#include <deque>
 #include <exception>
 #include <filesystem>
 #include <functional>
@@ -83,7 +82,7 @@ int ResolveThreads(int threads) {
 struct ChunkScratch {
   ChunkCodec codec;
   files::AlignedBuffer file;  // a chunk file's bytes, as read
-  std::string original;  // a chunk's bytes when they have no tensor to go to (Verify)
+  std::string original;       // a chunk's bytes when they have no tensor to go to (Verify)
 };
 
 // work()'s Status, or an exception that escapes it as the error: none may leave a thread
@@ -145,8 +144,7 @@ Status ForEachIndex(std::size_t n, int threads, const std::function<Status(std::
 
 // A chunk file, as read for decode(i, file, scratch); an error if it could not be read.
 using ChunkFileRead = Result<files::FileRead>;
-using DecodeChunkFile =
-    std::function<Status(std::size_t, const ChunkFileRead&, ChunkScratch&)>;
+using DecodeChunkFile = std::function<Status(std::size_t, const ChunkFileRead&, ChunkScratch&)>;
 
 // Reads the file path_of(i) (files::ReadFileDirect) and then runs decode(i, file, scratch), for
 // every i in [0, n), with the failure semantics of ForEachIndex (the lowest failing index's
@@ -167,50 +165,48 @@ Status ReadThenDecode(std::size_t n, int threads,
   };
   if (threads <= 1 || n <= 1) return on_the_calling_thread();
   const auto cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  const int decoders = std::min(threads, cores);
-  struct Fetched {
-    std::size_t index;
-    std::size_t buffer;  // in `buffers`
-    ChunkFileRead file;
-  };
-  std::vector<files::AlignedBuffer> buffers(static_cast<std::size_t>(threads + decoders));
+  const int readers = static_cast<int>(std::min<std::size_t>(threads, n));
+  const int decoders = std::min(readers, cores);
+  // A slot per buffer: the chunk file in it and its index. Everything is allocated here, before
+  // any thread starts, so that what the threads do under the lock cannot throw.
+  const std::size_t slots = static_cast<std::size_t>(readers + decoders);
+  std::vector<files::AlignedBuffer> buffers(slots);
+  std::vector<ChunkFileRead> files(slots, Status::Internal("not read"));
+  std::vector<std::size_t> index_of(slots);
   std::mutex mu;
   std::condition_variable changed;
   // Guarded by mu:
-  std::vector<std::size_t> free_buffers;
-  for (std::size_t b = 0; b < buffers.size(); ++b) free_buffers.push_back(b);
-  std::deque<Fetched> read;  // read, not yet decoded
-  std::size_t next = 0;       // the lowest index not yet taken by a reader
-  int reading = 0;            // readers with a file in hand
+  std::vector<std::size_t> free_slots;
+  free_slots.reserve(slots);
+  for (std::size_t b = 0; b < slots; ++b) free_slots.push_back(b);
+  std::vector<std::size_t> read_ring(slots);  // slots read, not yet decoded, oldest first
+  std::size_t read_head = 0;
+  std::size_t read_count = 0;
+  std::size_t next = 0;  // the lowest index not yet taken by a reader
+  int reading = 0;       // readers with a file in hand
   std::size_t first_failed = n;
   Status failure;
   const auto no_more_reads = [&] { return next >= n || next > first_failed; };
-  const auto fail = [&](std::size_t i, Status s) {  // with mu held
-    if (!s.ok() && i < first_failed) {
-      first_failed = i;
-      failure = std::move(s);
-    }
-  };
 
   const auto reader = [&] {
     std::unique_lock lock(mu);
     for (;;) {
-      changed.wait(lock, [&] { return no_more_reads() || !free_buffers.empty(); });
+      changed.wait(lock, [&] { return no_more_reads() || !free_slots.empty(); });
       if (no_more_reads()) break;
       const std::size_t i = next++;
-      const std::size_t b = free_buffers.back();
-      free_buffers.pop_back();
+      const std::size_t b = free_slots.back();
+      free_slots.pop_back();
       ++reading;
       lock.unlock();
-      ChunkFileRead file = Status::Internal("not read");
+      index_of[b] = i;
       const Status thrown = Guarded([&] {
-        file = files::ReadFileDirect(path_of(i), &buffers[b]);
+        files[b] = files::ReadFileDirect(path_of(i), &buffers[b]);
         return Status::Ok();
       });
-      if (!thrown.ok()) file = thrown;
+      if (!thrown.ok()) files[b] = thrown;
       lock.lock();
       --reading;
-      read.push_back({i, b, std::move(file)});
+      read_ring[(read_head + read_count++) % slots] = b;
       changed.notify_all();
     }
     changed.notify_all();  // decoders wait for the last reader to finish
@@ -219,32 +215,37 @@ Status ReadThenDecode(std::size_t n, int threads,
     ChunkScratch scratch;
     std::unique_lock lock(mu);
     for (;;) {
-      changed.wait(lock, [&] { return !read.empty() || (no_more_reads() && reading == 0); });
-      if (read.empty()) break;
-      Fetched file = std::move(read.front());
-      read.pop_front();
-      const bool skip = file.index > first_failed;
+      changed.wait(lock, [&] { return read_count > 0 || (no_more_reads() && reading == 0); });
+      if (read_count == 0) break;
+      const std::size_t b = read_ring[read_head];
+      read_head = (read_head + 1) % slots;
+      --read_count;
+      const std::size_t i = index_of[b];
+      const bool skip = i > first_failed;
       lock.unlock();
-      Status s = skip ? Status::Ok()
-                      : Guarded([&] { return decode(file.index, file.file, scratch); });
+      Status s = skip ? Status::Ok() : Guarded([&] { return decode(i, files[b], scratch); });
       lock.lock();
-      fail(file.index, std::move(s));
-      free_buffers.push_back(file.buffer);
+      if (!s.ok() && i < first_failed) {
+        first_failed = i;
+        failure = std::move(s);
+      }
+      free_slots.push_back(b);
       changed.notify_all();
     }
   };
 
   std::vector<std::thread> helpers;
+  helpers.reserve(slots);
   const auto start = [&](const auto& body, int count) {
     for (int t = 0; t < count; ++t) {
       try {
         helpers.emplace_back(body);
-      } catch (const std::system_error&) {
+      } catch (const std::exception&) {
         return;  // no more threads to be had: the ones running do the rest
       }
     }
   };
-  start(reader, threads);
+  start(reader, readers);
   if (helpers.empty()) return on_the_calling_thread();  // not one reader could start
   start(decoder, decoders - 1);
   decoder();  // the calling thread too
@@ -257,8 +258,9 @@ Status ReadThenDecode(std::size_t n, int threads,
 // XXH3-128 and size of a chunk -> its SHA-256 (hex).
 struct CheckpointStore::HashMemo {
   using Key = std::tuple<std::uint64_t, std::uint64_t, std::uint64_t>;  // low, high, size
+  using Map = std::map<Key, std::string>;
   std::mutex mu;
-  std::map<Key, std::string> last_save;  // guarded by mu
+  std::shared_ptr<const Map> last_save = std::make_shared<const Map>();  // guarded by mu
 
   static Key KeyOf(std::string_view chunk) {
     const XXH128_hash_t h = XXH3_128bits(chunk.data(), chunk.size());
@@ -280,8 +282,9 @@ Result<CheckpointStore> CheckpointStore::Open(std::string root, CheckpointStoreO
     return Status::InvalidArgument("zstd_level must be 1..3, not " +
                                    std::to_string(options.zstd_level));
   }
-  if (options.threads < 0) {
-    return Status::InvalidArgument("threads must be >= 0, not " + std::to_string(options.threads));
+  if (options.threads < 0 || options.threads > kMaxThreads) {
+    return Status::InvalidArgument("threads must be 0.." + std::to_string(kMaxThreads) + ", not " +
+                                   std::to_string(options.threads));
   }
   std::error_code ec;
   fs::create_directories(root, ec);
@@ -348,14 +351,15 @@ Result<SaveReport> CheckpointStore::Save(std::string_view name, const Checkpoint
       chunks.push_back({.tensor = t, .offset = off});
     }
   }
-  // The previous save's memo, read only here (see Save in the header); this save's is built in
+  // The previous save's memo, only read (see Save in the header); this save's is built in
   // `hashed` and replaces it at the end, whatever the outcome (it maps bytes to their hash).
-  std::map<HashMemo::Key, std::string> remembered;
+  if (hash_memo_ == nullptr) hash_memo_ = std::make_shared<HashMemo>();  // moved from
+  std::shared_ptr<const HashMemo::Map> remembered;
   {
     std::lock_guard lock(hash_memo_->mu);
     remembered = hash_memo_->last_save;
   }
-  std::map<HashMemo::Key, std::string> hashed;  // guarded by mu
+  HashMemo::Map hashed;  // guarded by mu
   std::atomic<std::uint64_t> chunks_hashed{0};
   std::mutex mu;
   std::set<std::string> claimed;  // hashes a thread of this save has taken (written or found)
@@ -367,7 +371,7 @@ Result<SaveReport> CheckpointStore::Save(std::string_view name, const Checkpoint
         const std::string_view original =
             std::string_view(t.bytes).substr(c.offset, options_.chunk_size);
         const HashMemo::Key key = HashMemo::KeyOf(original);
-        if (const auto known = remembered.find(key); known != remembered.end()) {
+        if (const auto known = remembered->find(key); known != remembered->end()) {
           c.ref = {known->second, original.size()};
         } else {
           c.ref = {Sha256Hex(original), original.size()};
@@ -402,7 +406,7 @@ Result<SaveReport> CheckpointStore::Save(std::string_view name, const Checkpoint
       });
   {
     std::lock_guard lock(hash_memo_->mu);
-    hash_memo_->last_save = std::move(hashed);
+    hash_memo_->last_save = std::make_shared<const HashMemo::Map>(std::move(hashed));
   }
   if (!written.ok()) return written;
   // Every chunk durable (its file and its name) before the manifest can reference it; and the

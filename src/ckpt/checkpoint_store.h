@@ -75,14 +75,16 @@ enum class LoadCheck {
   kSha256,
 };
 
+inline constexpr int kMaxThreads = 256;  // CheckpointStoreOptions::threads
+
 struct CheckpointStoreOptions {
   std::uint64_t chunk_size = 4ull << 20;  // bytes; > 0 and a multiple of 8 (whole elements)
   int zstd_level = 1;                     // 1..3
   bool planes = true;                     // split floating-point tensors into byte planes
   // Threads per Save (the calling thread is one of them), and reading threads per Load or
-  // Verify (plus one decoding thread per core, the calling one among them); >= 0. 0: four per
-  // core (4 x std::thread::hardware_concurrency(): threads waiting for the disk leave the cores
-  // to the others), at most 16. 1 does everything on the calling thread.
+  // Verify (plus one decoding thread per core, the calling one among them); 0..kMaxThreads.
+  // 0: four per core (4 x std::thread::hardware_concurrency(): threads waiting for the disk
+  // leave the cores to the others), at most 16. 1 does everything on the calling thread.
   int threads = 0;
   LoadCheck load_check = LoadCheck::kChecksum;
 };
@@ -127,12 +129,14 @@ class CheckpointStore {
   // Names: 1-200 of [A-Za-z0-9._-], not starting with '.', not "latest".
   //
   // Every chunk is named by its SHA-256, but a chunk whose XXH3-128 (and size) equals that of
-  // one the previous Save of this object hashed takes that chunk's SHA-256 without hashing it
+  // a chunk of the previous Save of this object takes that chunk's SHA-256 without hashing it
   // again: a training loop saving through one store (CheckpointWriter) pays SHA-256 only for
   // what changed, and XXH3 on the rest (>10 GB/s a core, against SHA-256's 1.8). Two different
-  // chunks with equal XXH3-128 and size would be taken for one (odds about 2^-128 per changed
-  // chunk: the hash is not cryptographic, so bytes crafted to collide could do it; a store's
-  // writer is the training job itself). Only the last save's chunks are remembered.
+  // chunks with equal XXH3-128 and size would be taken for one (odds about N x 2^-128 per
+  // changed chunk, N the chunks remembered: the hash is not cryptographic, so bytes crafted to
+  // collide could do it; a store's writer is the training job itself). Only the chunks of the
+  // last Save are remembered (of a failed one, those it reached). A moved-from store starts
+  // with none.
   Result<SaveReport> Save(std::string_view name, const Checkpoint& checkpoint);
 
   // `name` or "latest"; tensors in saved order, bit for bit. Each chunk checked as
@@ -179,8 +183,8 @@ class CheckpointStore {
   // Writes the manifest, then `latest` if asked; returns the manifest's size in bytes.
   Result<std::uint64_t> WriteManifest(const CheckpointManifest& manifest, bool make_latest);
 
-  // The SHA-256 of each chunk the last Save of this object (or of a copy) hashed, by the
-  // chunk's XXH3-128 and size: see Save.
+  // The SHA-256 of each chunk of the last Save of this object (or of a copy), by the chunk's
+  // XXH3-128 and size: see Save.
   struct HashMemo;
   std::shared_ptr<HashMemo> hash_memo_;
   std::string root_;

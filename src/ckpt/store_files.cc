@@ -9,9 +9,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdint>
 #include <cstring>
 #include <filesystem>
-#include <cstdint>
 #include <new>
 #include <utility>
 #include <vector>
@@ -147,8 +147,8 @@ AlignedBuffer::~AlignedBuffer() {
 void AlignedBuffer::Reserve(std::size_t size, std::size_t keep) {
   if (size <= capacity_) return;
   constexpr std::size_t kHugePage = std::size_t{2} << 20;
-  const std::size_t capacity = std::max((size + kHugePage - 1) / kHugePage * kHugePage,
-                                        2 * capacity_);
+  const std::size_t capacity =
+      std::max((size + kHugePage - 1) / kHugePage * kHugePage, 2 * capacity_);
   // A mapping one huge page larger, trimmed to start on a huge-page boundary.
   void* raw = ::mmap(nullptr, capacity + kHugePage, PROT_READ | PROT_WRITE,
                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -174,13 +174,13 @@ namespace {
 // mapping of it: nothing is read, no page is faulted in). False when that cannot be told.
 bool InPageCache(int fd, std::size_t size) {
   if (size == 0) return true;
+  const std::size_t page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  std::vector<unsigned char> resident((size + page - 1) / page);  // before the mapping: may throw
   void* map = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
   if (map == MAP_FAILED) return false;
-  const std::size_t page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
-  std::vector<unsigned char> resident((size + page - 1) / page);
-  const bool all = ::mincore(map, size, resident.data()) == 0 &&
-                   std::all_of(resident.begin(), resident.end(),
-                               [](unsigned char r) { return (r & 1) != 0; });
+  const bool all =
+      ::mincore(map, size, resident.data()) == 0 &&
+      std::all_of(resident.begin(), resident.end(), [](unsigned char r) { return (r & 1) != 0; });
   ::munmap(map, size);
   return all;
 }
@@ -211,21 +211,23 @@ Result<FileRead> ReadFileDirect(const std::string& path, AlignedBuffer* buffer) 
   std::size_t size = 0;
   for (;;) {
     if (size == buffer->capacity()) buffer->Reserve(2 * size, size);
-    const ssize_t n = ::pread(fd, buffer->data() + size, buffer->capacity() - size,
-                              static_cast<off_t>(size));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && errno == EINVAL && via == ReadVia::kDirectIo && SetDirectIo(fd, false)) {
-      // An alignment this device does not take (or an offset a short read left unaligned):
-      // the rest as an ordinary read.
-      via = ReadVia::kBuffered;
+    const ssize_t n =
+        ::pread(fd, buffer->data() + size, buffer->capacity() - size, static_cast<off_t>(size));
+    const int err = errno;
+    if (n < 0 && err == EINTR) continue;
+    if (n < 0 && err == EINVAL && via == ReadVia::kDirectIo && SetDirectIo(fd, false)) {
+      via = ReadVia::kBuffered;  // an alignment this device does not take: the rest as usual
       continue;
     }
-    if (n < 0) return IoError("read", path, errno);
+    if (n < 0) return IoError("read", path, err);
     if (n == 0) break;
     size += static_cast<std::size_t>(n);
-    // A direct read that ends off a block boundary ended at the end of the file (and a read
-    // from there would be refused as unaligned).
-    if (via == ReadVia::kDirectIo && size % AlignedBuffer::kAlignment != 0) break;
+    if (via == ReadVia::kDirectIo && size % AlignedBuffer::kAlignment != 0) {
+      // Off a block boundary: the end of the file, or a short read (NFS, FUSE may return
+      // those), after which a direct read from here would be refused as unaligned.
+      if (size >= expected) break;
+      if (SetDirectIo(fd, false)) via = ReadVia::kBuffered;
+    }
   }
   return FileRead{std::string_view(buffer->data(), size), via};
 }

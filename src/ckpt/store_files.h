@@ -45,6 +45,7 @@ bool FileExists(const std::string& path);
 // 0.59-0.77 s into ordinary ones (requests there are cut at 254 segments: 1 MiB of scattered
 // 4 KiB pages), against 0.47-0.55 s through the page cache. Where THP is off, the buffer is
 // ordinary memory and everything works as before.
+// Owned by one thread at a time (not thread-safe); movable.
 class AlignedBuffer {
  public:
   static constexpr std::size_t kAlignment = 4096;  // what O_DIRECT needs (the buffer has more)
@@ -79,13 +80,15 @@ struct FileRead {
   ReadVia via;
 };
 
-// The whole file at `path`, read into `*buffer`, for a file read once and used at once (a chunk
-// file a load decodes). A file the page cache holds in whole is read from it; any other with
-// direct I/O where the filesystem allows it (tmpfs, some FUSE and older kernels refuse), so a
-// cold read neither fills the page cache nor pays for copying out of it: on the VM of
-// docs/benchmarks.md §7 that was a third of a cold load's CPU. Direct reads see what was written
-// through the page cache (the kernel writes back dirty pages of the range first). NotFound if
-// the file does not exist, Unavailable for any other failure; std::bad_alloc as Reserve.
+// The whole file at `path`, read into `*buffer` (not null), for a file read once and used at
+// once (a chunk file a load decodes). A file the page cache holds in whole is read from it; any
+// other with direct I/O where the filesystem allows it (tmpfs before Linux 6.6 and some FUSE
+// mounts refuse it), so a cold read neither fills the page cache nor pays for copying out of it
+// where the filesystem honours O_DIRECT (btrfs serves small and compressed files through the
+// cache anyway, ZFS before 2.3 ignores it): on the VM of docs/benchmarks.md §7 the cache was a
+// third of a cold load's CPU. Direct reads see what was written through the page cache (the
+// kernel writes back dirty pages of the range first). NotFound if the file does not exist,
+// Unavailable for any other failure; std::bad_alloc as Reserve.
 Result<FileRead> ReadFileDirect(const std::string& path, AlignedBuffer* buffer);
 
 // An advisory lock (flock) on a file, created if missing, held until destruction. Shared locks

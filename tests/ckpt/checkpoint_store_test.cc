@@ -13,8 +13,8 @@
 
 #include "../temp_dir.h"
 #include "ckpt/chunk_codec.h"
-#include "core/sha256.h"
 #include "ckpt_test_data.h"
+#include "core/sha256.h"
 #include "page_cache.h"
 
 namespace gpool::ckpt {
@@ -66,10 +66,12 @@ TEST(CheckpointStore, RoundTripEveryDTypeBitForBit) {
       EXPECT_EQ(*back, c) << name << " planes " << planes;
     }
     // Cold: every chunk file read from the disk (direct I/O where the filesystem has it).
-    ASSERT_TRUE(test::EvictFromPageCache(dir.path() / "store"));
-    Result<Checkpoint> cold = store.Load("latest");
-    ASSERT_TRUE(cold.ok()) << cold.status().ToString();
-    EXPECT_EQ(*cold, c) << "cold, planes " << planes;
+    if (test::EvictionWorksIn(dir.path())) {
+      ASSERT_TRUE(test::EvictFromPageCache(dir.path() / "store"));
+      Result<Checkpoint> cold = store.Load("latest");
+      ASSERT_TRUE(cold.ok()) << cold.status().ToString();
+      EXPECT_EQ(*cold, c) << "cold, planes " << planes;
+    }
     EXPECT_TRUE(store.Verify("latest").ok());
     Result<std::string> latest = store.Latest();
     ASSERT_TRUE(latest.ok());
@@ -151,8 +153,8 @@ TEST(CheckpointStore, IncrementalSaveWritesOnlyChangedTensors) {
 }
 
 // Save's memo (XXH3-128 of a chunk -> its SHA-256, from the last save of the same object) gives
-// the names a full hashing gives: a byte changed anywhere in a chunk, bytes moved between
-// tensors, a chunk that comes back after a save without it, and a new store object (no memo).
+// the names a full hashing gives: a bit changed anywhere in a chunk, chunks at other places in
+// the manifest, chunks that come back after a save without them, a new store object (no memo).
 TEST(CheckpointStore, RememberedHashesNameChunksAsHashingDoes) {
   ::gpool::test::TempDir dir("gpool-ckpt");
   CheckpointStore store = OpenStore(dir, {.chunk_size = 64});
@@ -183,9 +185,9 @@ TEST(CheckpointStore, RememberedHashesNameChunksAsHashingDoes) {
   EXPECT_EQ(names("s1"), sha256_of_chunks(c));
 
   const Checkpoint original = c;
-  c.tensors[0].bytes[130] ^= 0x01;                   // chunk 2 of "a", one bit
-  c.tensors[1].bytes.back() ^= 0x80;                 // the 8-byte tail of "b"
-  std::swap(c.tensors[0].name, c.tensors[1].name);   // the same bytes under other names
+  c.tensors[0].bytes[130] ^= 0x01;        // chunk 2 of "a", one bit
+  c.tensors[1].bytes.back() ^= 0x80;      // the 8-byte tail of "b"
+  std::swap(c.tensors[0], c.tensors[1]);  // chunks at other places in the manifest
   r = store.Save("s2", c);
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->chunks_hashed, 2u);
@@ -293,39 +295,43 @@ TEST(CheckpointStore, DamageIsAnErrorNamingWhatIsDamaged) {
   // Each case with the chunk files in the page cache (read from it) and out of it (read with
   // direct I/O, as by a job resumed on another node).
   for (const bool cold : {false, true}) {
-  for (const Case& c : cases) {
-    SCOPED_TRACE(cold ? "chunk files read from the disk" : "chunk files in the page cache");
-    ::gpool::test::TempDir dir("gpool-ckpt");
-    CheckpointStore store = OpenStore(dir, {.chunk_size = 64});
-    ASSERT_TRUE(store.Save("s", EveryDType()).ok());
-    Result<CheckpointManifest> m = store.ReadManifest("s");
-    ASSERT_TRUE(m.ok());
-    const std::string h = m->tensors[1].chunks[1].hash;  // "f16", its 2-byte tail chunk
-    c.damage(dir.path() / "store/chunks" / h.substr(0, 2) / h,
-             dir.path() / "store/manifests/s.json");
-    if (cold) {
-      ASSERT_TRUE(test::EvictFromPageCache(dir.path() / "store"));
-    }
-    const Status verify = store.Verify("s");
-    Result<Checkpoint> load_sha256 =
-        OpenStore(dir, {.chunk_size = 64, .load_check = LoadCheck::kSha256}).Load("latest");
-    Result<Checkpoint> load = store.Load("latest");
-    ASSERT_FALSE(verify.ok()) << c.what;
-    ASSERT_FALSE(load_sha256.ok()) << c.what;
-    std::vector<Status> failures = {verify, load_sha256.status()};
-    if (c.found_by_checksum) {
-      ASSERT_FALSE(load.ok()) << c.what;
-      failures.push_back(load.status());
-    } else {
-      EXPECT_TRUE(load.ok()) << c.what << ": the default Load does not hash whole chunk files";
-    }
-    for (const Status& s : failures) {
-      EXPECT_EQ(s.code(), c.code) << c.what << ": " << s.ToString();
-      for (const std::string& part : c.message_has) {
-        EXPECT_NE(s.message().find(part), std::string::npos) << c.what << ": " << s.message();
+    for (const Case& c : cases) {
+      SCOPED_TRACE(cold ? "chunk files read from the disk" : "chunk files in the page cache");
+      ::gpool::test::TempDir dir("gpool-ckpt");
+      if (cold && !test::EvictionWorksIn(dir.path())) {
+        std::printf("note: %s keeps files in memory; cold case not run\n", dir.path().c_str());
+        continue;
+      }
+      CheckpointStore store = OpenStore(dir, {.chunk_size = 64});
+      ASSERT_TRUE(store.Save("s", EveryDType()).ok());
+      Result<CheckpointManifest> m = store.ReadManifest("s");
+      ASSERT_TRUE(m.ok());
+      const std::string h = m->tensors[1].chunks[1].hash;  // "f16", its 2-byte tail chunk
+      c.damage(dir.path() / "store/chunks" / h.substr(0, 2) / h,
+               dir.path() / "store/manifests/s.json");
+      if (cold) {
+        ASSERT_TRUE(test::EvictFromPageCache(dir.path() / "store"));
+      }
+      const Status verify = store.Verify("s");
+      Result<Checkpoint> load_sha256 =
+          OpenStore(dir, {.chunk_size = 64, .load_check = LoadCheck::kSha256}).Load("latest");
+      Result<Checkpoint> load = store.Load("latest");
+      ASSERT_FALSE(verify.ok()) << c.what;
+      ASSERT_FALSE(load_sha256.ok()) << c.what;
+      std::vector<Status> failures = {verify, load_sha256.status()};
+      if (c.found_by_checksum) {
+        ASSERT_FALSE(load.ok()) << c.what;
+        failures.push_back(load.status());
+      } else {
+        EXPECT_TRUE(load.ok()) << c.what << ": the default Load does not hash whole chunk files";
+      }
+      for (const Status& s : failures) {
+        EXPECT_EQ(s.code(), c.code) << c.what << ": " << s.ToString();
+        for (const std::string& part : c.message_has) {
+          EXPECT_NE(s.message().find(part), std::string::npos) << c.what << ": " << s.message();
+        }
       }
     }
-  }
   }
 }
 
@@ -390,6 +396,10 @@ TEST(CheckpointStore, ManyChunksLoadOnAnyThreadCountAndTheFirstDamageIsReported)
     for (const bool cold : {false, true}) {
       SCOPED_TRACE("threads " + std::to_string(threads) + (cold ? ", cold" : ", warm"));
       ::gpool::test::TempDir dir("gpool-ckpt");
+      if (cold && !test::EvictionWorksIn(dir.path())) {
+        std::printf("note: %s keeps files in memory; cold case not run\n", dir.path().c_str());
+        continue;
+      }
       CheckpointStore store = OpenStore(dir, {.chunk_size = 64, .threads = threads});
       Result<SaveReport> saved = store.Save("s", c);
       ASSERT_TRUE(saved.ok()) << saved.status().ToString();
@@ -445,7 +455,9 @@ TEST(CheckpointStore, NotFoundAndInvalidArguments) {
   EXPECT_EQ(store.Save("x", twice).status().code(), StatusCode::kInvalidArgument);
   for (CheckpointStoreOptions o :
        {CheckpointStoreOptions{.chunk_size = 0}, CheckpointStoreOptions{.chunk_size = 100},
-        CheckpointStoreOptions{.zstd_level = 0}, CheckpointStoreOptions{.zstd_level = 4}}) {
+        CheckpointStoreOptions{.zstd_level = 0}, CheckpointStoreOptions{.zstd_level = 4},
+        CheckpointStoreOptions{.threads = -1},
+        CheckpointStoreOptions{.threads = kMaxThreads + 1}}) {
     EXPECT_EQ(CheckpointStore::Open(dir.File("other"), o).status().code(),
               StatusCode::kInvalidArgument);
   }

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cstddef>
+#include <cstdlib>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -27,9 +28,9 @@ inline bool EvictFromPageCache(const std::filesystem::path& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return false;
   ::fsync(fd);  // dirty pages are not dropped
-  ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+  const bool advised = ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED) == 0;
   ::close(fd);
-  return true;
+  return advised;
 }
 
 // How many of the file's pages the page cache holds (mincore), or -1 if that cannot be told.
@@ -65,6 +66,29 @@ inline bool EvictionWorksIn(const std::filesystem::path& dir) {
   const bool works = written && EvictFromPageCache(probe) && PagesInCache(probe) == 0;
   ::unlink(probe.c_str());
   return works;
+}
+
+// Whether a direct read of a cold file in `dir` leaves the page cache empty (btrfs serves small
+// and compressed files through the cache even with O_DIRECT; ZFS before 2.3 ignores it).
+inline bool DirectReadsBypassTheCacheIn(const std::filesystem::path& dir) {
+  const std::filesystem::path probe = dir / ".bypass-probe";
+  int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return false;
+  const std::string bytes(8192, 'x');
+  const bool written = ::write(fd, bytes.data(), bytes.size()) == 8192;
+  ::close(fd);
+  bool bypassed = false;
+  if (written && EvictFromPageCache(probe) && PagesInCache(probe) == 0) {
+    fd = ::open(probe.c_str(), O_RDONLY | O_DIRECT | O_CLOEXEC);
+    void* block = nullptr;
+    if (fd >= 0 && ::posix_memalign(&block, 4096, 8192) == 0) {
+      bypassed = ::pread(fd, block, 8192, 0) == 8192 && PagesInCache(probe) == 0;
+    }
+    std::free(block);
+    if (fd >= 0) ::close(fd);
+  }
+  ::unlink(probe.c_str());
+  return bypassed;
 }
 
 // Whether files in `dir` can be opened with O_DIRECT (tmpfs before Linux 6.6 and some FUSE
