@@ -81,7 +81,7 @@ int ResolveThreads(int threads) {
 // Memory a thread of the chunk loops keeps from one chunk to the next.
 struct ChunkScratch {
   ChunkCodec codec;
-  files::AlignedBuffer file;  // a chunk file's bytes, as read
+  files::AlignedBuffer file;  // a chunk file's bytes, as read or to be written
   std::string original;       // a chunk's bytes when they have no tensor to go to (Verify)
 };
 
@@ -395,7 +395,9 @@ Result<SaveReport> CheckpointStore::Save(std::string_view name, const Checkpoint
         if (!file.ok()) return file.status();
         if (Status s = EnsureDir(dir); !s.ok()) return s;
         // The folder is fsynced below, once for all the chunks this save renamed into it.
-        if (Status s = WriteFileDurably(dir, c.ref.hash, *file, /*sync_dir=*/false); !s.ok()) {
+        if (Status s = WriteFileDurably(dir, c.ref.hash, *file, /*sync_dir=*/false,
+                                        /*direct_buffer=*/&scratch.file);
+            !s.ok()) {
           return s;
         }
         c.written = true;

@@ -66,29 +66,74 @@ std::string TempName(std::string_view base) {
 
 bool IsTemp(std::string_view filename) { return filename.starts_with(kTempPrefix); }
 
+namespace {
+
+bool SetDirectIo(int fd, bool on) {
+  const int flags = ::fcntl(fd, F_GETFL);
+  if (flags < 0) return false;
+  return ::fcntl(fd, F_SETFL, on ? flags | O_DIRECT : flags & ~O_DIRECT) == 0;
+}
+
+// Writes all of `data` at `offset` on; errno on failure.
+bool WriteAll(int fd, std::string_view data, std::size_t offset) {
+  std::size_t done = 0;
+  while (done < data.size()) {
+    const ssize_t n =
+        ::pwrite(fd, data.data() + done, data.size() - done, static_cast<off_t>(offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return false;
+    done += static_cast<std::size_t>(n);
+  }
+  return true;
+}
+
+// Writes `data` to the fresh file `fd`: with direct I/O through `buffer` when it is given and
+// the file takes it, else as an ordinary write. errno on failure.
+bool WriteContents(int fd, std::string_view data, AlignedBuffer* buffer) {
+  if (buffer == nullptr || data.empty() || !SetDirectIo(fd, true)) return WriteAll(fd, data, 0);
+  constexpr std::size_t kBlock = AlignedBuffer::kAlignment;
+  const std::size_t padded = (data.size() + kBlock - 1) / kBlock * kBlock;
+  buffer->Reserve(padded);
+  std::memcpy(buffer->data(), data.data(), data.size());
+  std::memset(buffer->data() + data.size(), 0, padded - data.size());
+  std::size_t done = 0;
+  while (done < padded) {
+    const ssize_t n = ::pwrite(fd, buffer->data() + done, padded - done, static_cast<off_t>(done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EINVAL && SetDirectIo(fd, false)) break;  // the rest as usual
+    if (n < 0) return false;
+    done += static_cast<std::size_t>(n);
+    if (done % kBlock != 0) {  // a short write off a block boundary: the rest as usual
+      if (!SetDirectIo(fd, false)) return false;
+      break;
+    }
+  }
+  if (done < data.size() && !WriteAll(fd, data.substr(done), done)) return false;
+  // Cut the padding off (and anything past the data an interrupted direct write left).
+  return ::ftruncate(fd, static_cast<off_t>(data.size())) == 0;
+}
+
+}  // namespace
+
 Status WriteFileDurably(const std::string& dir, const std::string& name, std::string_view data,
-                        bool sync_dir) {
+                        bool sync_dir, AlignedBuffer* direct_buffer) {
   const std::string tmp = dir + "/" + TempName(name);
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) return IoError("create", tmp, errno);
-  std::size_t done = 0;
-  while (done < data.size()) {
-    const ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const int err = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      return IoError("write", tmp, err);
-    }
-    done += static_cast<std::size_t>(n);
-  }
-  if (::fsync(fd) != 0) {
+  const auto fail = [&](const char* what) {
     const int err = errno;
     ::close(fd);
     ::unlink(tmp.c_str());
-    return IoError("fsync", tmp, err);
+    return IoError(what, tmp, err);
+  };
+  try {
+    if (!WriteContents(fd, data, direct_buffer)) return fail("write");
+  } catch (const std::bad_alloc&) {  // growing the buffer
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    throw;
   }
+  if (::fsync(fd) != 0) return fail("fsync");
   ::close(fd);
   const std::string target = dir + "/" + name;
   if (::rename(tmp.c_str(), target.c_str()) != 0) {
@@ -183,12 +228,6 @@ bool InPageCache(int fd, std::size_t size) {
       std::all_of(resident.begin(), resident.end(), [](unsigned char r) { return (r & 1) != 0; });
   ::munmap(map, size);
   return all;
-}
-
-bool SetDirectIo(int fd, bool on) {
-  const int flags = ::fcntl(fd, F_GETFL);
-  if (flags < 0) return false;
-  return ::fcntl(fd, F_SETFL, on ? flags | O_DIRECT : flags & ~O_DIRECT) == 0;
 }
 
 }  // namespace

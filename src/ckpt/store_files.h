@@ -30,10 +30,17 @@ Status EnsureDir(const std::string& dir);
 std::string TempName(std::string_view base);
 bool IsTemp(std::string_view filename);
 
+class AlignedBuffer;
+
 // Writes `data` to dir/name: temp file (O_EXCL), write, fsync, rename, and fsync of `dir`
 // unless `sync_dir` is false (the caller then fsyncs the folder once for a batch of files).
+// With a `direct_buffer`, the data is written with direct I/O (O_DIRECT) where the filesystem
+// allows it: copied into the buffer, padded to whole blocks, written, and the file cut back to
+// its size (ftruncate) before the fsync — no page-cache pages to allocate and fill, which on
+// the VM of docs/benchmarks.md §7 cost a save 0.3-0.8 CPU s per GB and varied with the host's
+// memory; elsewhere (or if the device refuses the alignment) an ordinary write.
 Status WriteFileDurably(const std::string& dir, const std::string& name, std::string_view data,
-                        bool sync_dir = true);
+                        bool sync_dir = true, AlignedBuffer* direct_buffer = nullptr);
 // NotFound if the file does not exist, Unavailable for any other failure.
 Result<std::string> ReadFile(const std::string& path);
 bool FileExists(const std::string& path);

@@ -1,6 +1,6 @@
 // files::ReadFileDirect: the exact bytes for every size around a block boundary, from the page
 // cache when it holds the whole file, else with direct I/O that leaves the page cache as it was;
-// a buffer reused from file to file; a missing file.
+// a buffer reused from file to file; a missing file. WriteFileDurably with direct I/O.
 #include "ckpt/store_files.h"
 
 #include <gtest/gtest.h>
@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <string>
 
 #include "../temp_dir.h"
@@ -60,6 +61,35 @@ TEST(ReadFileDirect, ReadsEverySizeFromThePageCacheOrTheDisk) {
   }
   // The buffer grew to hold the largest file (+1 byte), in whole 2 MiB pages, and kept that.
   EXPECT_EQ(buffer.capacity(), 4u << 20);
+}
+
+// With a buffer, WriteFileDurably writes with direct I/O: the exact bytes and size for every
+// size around a block boundary, and (where direct I/O bypasses the cache) nothing left in the
+// page cache; the buffer is reused from file to file.
+TEST(WriteFileDurably, WritesEverySizeWithDirectIo) {
+  ::gpool::test::TempDir dir("gpool-files");
+  const bool bypass = test::DirectReadsBypassTheCacheIn(dir.path());
+  AlignedBuffer buffer;
+  for (std::size_t size : {std::size_t{0}, std::size_t{1}, std::size_t{4095}, std::size_t{4096},
+                           std::size_t{4097}, std::size_t{(3u << 20) + 123}, std::size_t{7}}) {
+    const std::string name = "f" + std::to_string(size);
+    const std::string bytes = test::RandomBytes(size, size + 1);
+    ASSERT_TRUE(WriteFileDurably(dir.path().string(), name, bytes, true, &buffer).ok()) << size;
+    EXPECT_EQ(std::filesystem::file_size(dir.path() / name), size);
+    if (bypass && size > 0) {
+      EXPECT_EQ(PagesInCache(dir.path() / name), 0) << size << ": not written with direct I/O";
+    }
+    Result<std::string> back = ReadFile(dir.File(name));
+    ASSERT_TRUE(back.ok());
+    EXPECT_EQ(*back, bytes) << size;
+  }
+  EXPECT_EQ(buffer.capacity(), 4u << 20);
+  // A name that exists is replaced whole, and no temp file is left.
+  ASSERT_TRUE(WriteFileDurably(dir.path().string(), "f4097", "short", true, &buffer).ok());
+  EXPECT_EQ(*ReadFile(dir.File("f4097")), "short");
+  for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
+    EXPECT_FALSE(IsTemp(entry.path().filename().string())) << entry.path();
+  }
 }
 
 TEST(ReadFileDirect, AFilePartlyInThePageCacheIsReadFromTheDisk) {
