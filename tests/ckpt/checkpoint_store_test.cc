@@ -311,6 +311,8 @@ TEST(CheckpointStore, DamageIsAnErrorNamingWhatIsDamaged) {
                dir.path() / "store/manifests/s.json");
       if (cold) {
         ASSERT_TRUE(test::EvictFromPageCache(dir.path() / "store"));
+      } else {  // a save writes around the page cache: read the files into it
+        ASSERT_TRUE(test::ReadIntoPageCache(dir.path() / "store"));
       }
       const Status verify = store.Verify("s");
       Result<Checkpoint> load_sha256 =
@@ -406,6 +408,8 @@ TEST(CheckpointStore, ManyChunksLoadOnAnyThreadCountAndTheFirstDamageIsReported)
       ASSERT_EQ(saved->chunks_written, 160u);
       if (cold) {
         ASSERT_TRUE(test::EvictFromPageCache(dir.path() / "store"));
+      } else {  // a save writes around the page cache: read the files into it
+        ASSERT_TRUE(test::ReadIntoPageCache(dir.path() / "store"));
       }
       Result<Checkpoint> back = store.Load("s");
       ASSERT_TRUE(back.ok()) << back.status().ToString();
@@ -423,6 +427,8 @@ TEST(CheckpointStore, ManyChunksLoadOnAnyThreadCountAndTheFirstDamageIsReported)
       fs::resize_file(chunk_file(7, 2), 10);
       if (cold) {
         ASSERT_TRUE(test::EvictFromPageCache(dir.path() / "store"));
+      } else {  // a save writes around the page cache: read the files into it
+        ASSERT_TRUE(test::ReadIntoPageCache(dir.path() / "store"));
       }
       for (const Status& s : {store.Load("s").status(), store.Verify("s")}) {
         EXPECT_EQ(s.code(), StatusCode::kInternal);

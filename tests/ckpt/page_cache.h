@@ -33,6 +33,26 @@ inline bool EvictFromPageCache(const std::filesystem::path& path) {
   return advised;
 }
 
+// Reads `path` (a file, or every file under a folder) so that the page cache holds it. False if
+// a file could not be read.
+inline bool ReadIntoPageCache(const std::filesystem::path& path) {
+  if (std::filesystem::is_directory(path)) {
+    bool all = true;
+    for (const auto& entry : std::filesystem::recursive_directory_iterator(path)) {
+      if (entry.is_regular_file()) all = ReadIntoPageCache(entry.path()) && all;
+    }
+    return all;
+  }
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  char block[1 << 16];
+  ssize_t n;
+  while ((n = ::read(fd, block, sizeof block)) > 0) {
+  }
+  ::close(fd);
+  return n == 0;
+}
+
 // How many of the file's pages the page cache holds (mincore), or -1 if that cannot be told.
 inline long PagesInCache(const std::filesystem::path& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
