@@ -15,42 +15,42 @@
 
 namespace gpool::ckpt::test {
 
-// Writes back `path` (a file, or every file under a folder) and drops its pages from the page
-// cache. False if a file could not be opened.
-inline bool EvictFromPageCache(const std::filesystem::path& path) {
+// Runs on_fd(fd) on `path` opened for reading, or on every file under it if it is a folder.
+// False if a file could not be opened or on_fd returned false for one.
+template <typename OnFd>
+bool ForEachFileAt(const std::filesystem::path& path, const OnFd& on_fd) {
   if (std::filesystem::is_directory(path)) {
     bool all = true;
     for (const auto& entry : std::filesystem::recursive_directory_iterator(path)) {
-      if (entry.is_regular_file()) all = EvictFromPageCache(entry.path()) && all;
+      if (entry.is_regular_file()) all = ForEachFileAt(entry.path(), on_fd) && all;
     }
     return all;
   }
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return false;
-  ::fsync(fd);  // dirty pages are not dropped
-  const bool advised = ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED) == 0;
+  const bool done = on_fd(fd);
   ::close(fd);
-  return advised;
+  return done;
 }
 
-// Reads `path` (a file, or every file under a folder) so that the page cache holds it. False if
-// a file could not be read.
+// Writes back `path` (a file, or every file under a folder) and drops its pages from the page
+// cache.
+inline bool EvictFromPageCache(const std::filesystem::path& path) {
+  return ForEachFileAt(path, [](int fd) {
+    ::fsync(fd);  // dirty pages are not dropped
+    return ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED) == 0;
+  });
+}
+
+// Reads `path` (a file, or every file under a folder) so that the page cache holds it.
 inline bool ReadIntoPageCache(const std::filesystem::path& path) {
-  if (std::filesystem::is_directory(path)) {
-    bool all = true;
-    for (const auto& entry : std::filesystem::recursive_directory_iterator(path)) {
-      if (entry.is_regular_file()) all = ReadIntoPageCache(entry.path()) && all;
+  return ForEachFileAt(path, [](int fd) {
+    char block[1 << 16];
+    ssize_t n;
+    while ((n = ::read(fd, block, sizeof block)) > 0) {
     }
-    return all;
-  }
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  char block[1 << 16];
-  ssize_t n;
-  while ((n = ::read(fd, block, sizeof block)) > 0) {
-  }
-  ::close(fd);
-  return n == 0;
+    return n == 0;
+  });
 }
 
 // How many of the file's pages the page cache holds (mincore), or -1 if that cannot be told.
