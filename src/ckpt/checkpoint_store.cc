@@ -85,19 +85,6 @@ struct ChunkScratch {
   std::string original;       // a chunk's bytes when they have no tensor to go to (Verify)
 };
 
-// work()'s Status, or an exception that escapes it as the error: none may leave a thread
-// (std::terminate).
-template <typename Work>
-Status Guarded(Work&& work) {
-  try {
-    return work();
-  } catch (const std::bad_alloc&) {
-    return Status::Internal("out of memory");
-  } catch (const std::exception& e) {
-    return Status::Internal(std::string("unexpected exception: ") + e.what());
-  }
-}
-
 // Runs work(i, scratch) for every i in [0, n) on up to `threads` threads, the calling one among
 // them, each with its own scratch; each thread takes the lowest index not yet taken. Once
 // work(i) fails, indexes above i not yet taken are skipped, and every index below i still runs;
@@ -114,7 +101,7 @@ Status ForEachIndex(std::size_t n, int threads,
     for (;;) {
       const std::size_t i = next.fetch_add(1);
       if (i >= n || i > first_failed.load()) return;
-      Status s = Guarded([&] { return work(i, scratch); });
+      Status s = CatchAsStatus([&] { return work(i, scratch); });
       if (!s.ok()) {
         std::lock_guard lock(mu);
         if (i < first_failed.load()) {
@@ -199,11 +186,7 @@ Status ReadThenDecode(std::size_t n, int threads,
       ++reading;
       lock.unlock();
       index_of[b] = i;
-      const Status thrown = Guarded([&] {
-        files[b] = files::ReadFileDirect(path_of(i), &buffers[b]);
-        return Status::Ok();
-      });
-      if (!thrown.ok()) files[b] = thrown;
+      files[b] = CatchAsStatus([&] { return files::ReadFileDirect(path_of(i), &buffers[b]); });
       lock.lock();
       --reading;
       read_ring[(read_head + read_count++) % slots] = b;
@@ -223,7 +206,7 @@ Status ReadThenDecode(std::size_t n, int threads,
       const std::size_t i = index_of[b];
       const bool skip = i > first_failed;
       lock.unlock();
-      Status s = skip ? Status::Ok() : Guarded([&] { return decode(i, files[b], scratch); });
+      Status s = skip ? Status::Ok() : CatchAsStatus([&] { return decode(i, files[b], scratch); });
       lock.lock();
       if (!s.ok() && i < first_failed) {
         first_failed = i;

@@ -90,20 +90,15 @@ void CheckpointWriter::SaverLoop() {
     queue_.pop_front();
     saving_ = true;
     lock.unlock();
-    Result<SaveReport> report = Status::Internal("not saved");
-    try {  // an exception must not leave the saver thread (std::terminate)
-      report = SaveNow(job.name, job.checkpoint);
-    } catch (const std::exception& e) {
-      report = Status::Internal(std::string("unexpected exception: ") + e.what());
-    }
+    // An exception must not leave the saver thread (std::terminate).
+    Result<SaveReport> report = CatchAsStatus([&] { return SaveNow(job.name, job.checkpoint); });
     job.checkpoint = Checkpoint();  // free the staged bytes before saying they are free
     lock.lock();
     in_use_ -= job.bytes;
     saving_ = false;
     if (!report.ok() && error_.ok()) {
-      error_ = Status(report.status().code(),
-                      "asynchronous save of '" + job.name + "' failed: " +
-                          report.status().message());
+      error_ = Status(report.status().code(), "asynchronous save of '" + job.name +
+                                                  "' failed: " + report.status().message());
     }
     changed_.notify_all();
   }

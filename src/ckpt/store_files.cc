@@ -120,27 +120,21 @@ Status WriteFileDurably(const std::string& dir, const std::string& name, std::st
   const std::string tmp = dir + "/" + TempName(name);
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) return IoError("create", tmp, errno);
-  const auto fail = [&](const char* what) {
-    const int err = errno;
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    return IoError(what, tmp, err);
-  };
-  try {
-    if (!WriteContents(fd, data, direct_buffer)) return fail("write");
-  } catch (const std::bad_alloc&) {  // growing the buffer
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    throw;
-  }
-  if (::fsync(fd) != 0) return fail("fsync");
-  ::close(fd);
+  // On every way out but the rename (an error, or growing the buffer throwing), the temp file is
+  // removed; the error below is made (errno read) before this runs.
+  struct TempFile {
+    const std::string& path;
+    bool renamed = false;
+    ~TempFile() {
+      if (!renamed) ::unlink(path.c_str());
+    }
+  } temp{tmp};
+  const FdCloser closer{fd};
+  if (!WriteContents(fd, data, direct_buffer)) return IoError("write", tmp, errno);
+  if (::fsync(fd) != 0) return IoError("fsync", tmp, errno);
   const std::string target = dir + "/" + name;
-  if (::rename(tmp.c_str(), target.c_str()) != 0) {
-    const int err = errno;
-    ::unlink(tmp.c_str());
-    return IoError("rename to", target, err);
-  }
+  if (::rename(tmp.c_str(), target.c_str()) != 0) return IoError("rename to", target, errno);
+  temp.renamed = true;
   return sync_dir ? FsyncPath(dir) : Status::Ok();
 }
 

@@ -8,6 +8,8 @@
 #pragma once
 
 #include <cassert>
+#include <exception>
+#include <new>
 #include <string>
 #include <utility>
 #include <variant>
@@ -74,5 +76,21 @@ class Result {
  private:
   std::variant<T, Status> v_;
 };
+
+// work()'s Status or Result, or an exception that escapes it as Internal ("out of memory",
+// "unexpected exception: <what>"): for thread bodies, which no exception may leave
+// (std::terminate).
+template <typename Work>
+auto CatchAsStatus(Work&& work) -> decltype(work()) {
+  try {
+    return work();
+  } catch (const std::bad_alloc&) {
+    return Status::Internal("out of memory");
+  } catch (const std::exception& e) {
+    return Status::Internal(std::string("unexpected exception: ") + e.what());
+  } catch (...) {
+    return Status::Internal("unexpected exception");
+  }
+}
 
 }  // namespace gpool
